@@ -1,0 +1,210 @@
+"""The ONNX model contract: what a previz generator takes, gives and must declare (see docs/model-contract.md).
+
+This module has no heavy imports: export writes the contract with it, the runtime checks every model
+against it when it loads, and `previz info` prints it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Any
+
+import numpy as np
+
+from .errors import ModelError
+
+CONTRACT_VERSION = "1"
+
+INPUT_CLASS_ID = "class_id"
+INPUT_CONTENT = "content"
+INPUT_MOTION_NOISE = "motion_noise"
+OUTPUT_FRAMES = "frames"
+
+REQUIRED_METADATA = (
+    "previz.contract_version",
+    "previz.model_name",
+    "previz.model_version",
+    "previz.frame_width",
+    "previz.frame_height",
+    "previz.native_fps",
+    "previz.class_labels",
+    "previz.chunk_frames",
+    "previz.temporal_context",
+    "previz.content_dim",
+    "previz.motion_noise_dim",
+    "previz.training_data",
+    "previz.license",
+)
+OPTIONAL_METADATA = ("previz.training_config", "previz.created_by", "previz.parity_max_abs_diff")
+
+
+@dataclass(frozen=True)
+class ModelContract:
+    """What a model declares about itself, parsed and checked."""
+
+    contract_version: str
+    model_name: str
+    model_version: str
+    frame_width: int
+    frame_height: int
+    native_fps: Fraction
+    class_labels: tuple[str, ...]
+    chunk_frames: int
+    temporal_context: int
+    content_dim: int
+    motion_noise_dim: int
+    training_data: str
+    license: str
+    extra: Mapping[str, str]
+
+    def class_index(self, label: str) -> int:
+        try:
+            return self.class_labels.index(label)
+        except ValueError:
+            raise ModelError(f"model {self.model_name} has no class {label!r}; it has {list(self.class_labels)}") from None
+
+    def describe(self) -> dict[str, Any]:
+        """Return a JSON-safe summary for `previz info`."""
+        return {
+            "contract_version": self.contract_version,
+            "model_name": self.model_name,
+            "model_version": self.model_version,
+            "frame_size": [self.frame_width, self.frame_height],
+            "native_fps": str(self.native_fps),
+            "class_labels": list(self.class_labels),
+            "chunk_frames": self.chunk_frames,
+            "temporal_context": self.temporal_context,
+            "content_dim": self.content_dim,
+            "motion_noise_dim": self.motion_noise_dim,
+            "training_data": self.training_data,
+            "license": self.license,
+            "inputs": {
+                INPUT_CLASS_ID: "int64 [batch]",
+                INPUT_CONTENT: f"float32 [batch, {self.content_dim}]",
+                INPUT_MOTION_NOISE: f"float32 [batch, frames + {self.temporal_context}, {self.motion_noise_dim}]",
+            },
+            "outputs": {OUTPUT_FRAMES: f"float32 [batch, frames, 3, {self.frame_height}, {self.frame_width}] in [-1, 1]"},
+        }
+
+
+def build_metadata(**values: Any) -> dict[str, str]:
+    """Return metadata_props for a model from plain values (keys without the `previz.` prefix)."""
+    props = {"previz.contract_version": CONTRACT_VERSION}
+    for key, value in values.items():
+        text = json.dumps(list(value)) if isinstance(value, (list, tuple)) else str(value)
+        props[f"previz.{key}"] = text
+    missing = [key for key in REQUIRED_METADATA if key not in props]
+    if missing:
+        raise ModelError(f"model metadata is missing {missing}")
+    return props
+
+
+def _positive_int(props: Mapping[str, str], key: str) -> int:
+    try:
+        value = int(props[key])
+    except (TypeError, ValueError):
+        raise ModelError(f"model metadata {key}={props[key]!r} is not an integer") from None
+    if value < 0 or (value == 0 and key != "previz.temporal_context"):
+        raise ModelError(f"model metadata {key}={value} must be positive")
+    return value
+
+
+def parse_metadata(props: Mapping[str, str]) -> ModelContract:
+    """Return the contract a model's metadata_props declare, or a ModelError naming the first fault."""
+    missing = [key for key in REQUIRED_METADATA if key not in props]
+    if missing:
+        raise ModelError(f"model metadata is missing {', '.join(missing)} (see docs/model-contract.md)")
+    version = props["previz.contract_version"]
+    if version != CONTRACT_VERSION:
+        raise ModelError(f"model contract version {version!r} is not supported; this tool reads version {CONTRACT_VERSION}")
+    try:
+        labels = json.loads(props["previz.class_labels"])
+    except json.JSONDecodeError:
+        labels = None
+    if not (isinstance(labels, list) and labels and all(isinstance(x, str) and x for x in labels)):
+        raise ModelError(f"model metadata previz.class_labels={props['previz.class_labels']!r} is not a JSON list of names")
+    if len(set(labels)) != len(labels):
+        raise ModelError(f"model metadata previz.class_labels has duplicates: {labels}")
+    try:
+        fps = Fraction(props["previz.native_fps"])
+    except (ValueError, ZeroDivisionError):
+        raise ModelError(f"model metadata previz.native_fps={props['previz.native_fps']!r} is not a rate") from None
+    if fps <= 0:
+        raise ModelError(f"model metadata previz.native_fps={fps} must be positive")
+    known = set(REQUIRED_METADATA)
+    return ModelContract(
+        contract_version=version,
+        model_name=props["previz.model_name"],
+        model_version=props["previz.model_version"],
+        frame_width=_positive_int(props, "previz.frame_width"),
+        frame_height=_positive_int(props, "previz.frame_height"),
+        native_fps=fps,
+        class_labels=tuple(labels),
+        chunk_frames=_positive_int(props, "previz.chunk_frames"),
+        temporal_context=_positive_int(props, "previz.temporal_context"),
+        content_dim=_positive_int(props, "previz.content_dim"),
+        motion_noise_dim=_positive_int(props, "previz.motion_noise_dim"),
+        training_data=props["previz.training_data"],
+        license=props["previz.license"],
+        extra={k: v for k, v in props.items() if k not in known},
+    )
+
+
+@dataclass(frozen=True)
+class TensorSignature:
+    name: str
+    dtype: str  # onnxruntime's type string, e.g. "tensor(float)"
+    shape: Sequence[int | str | None]
+
+
+def check_signature(contract: ModelContract, inputs: Sequence[TensorSignature], outputs: Sequence[TensorSignature]) -> None:
+    """Raise ModelError unless the graph's inputs and outputs are the ones the contract names."""
+    expected_inputs = {
+        INPUT_CLASS_ID: ("tensor(int64)", [None]),
+        INPUT_CONTENT: ("tensor(float)", [None, contract.content_dim]),
+        INPUT_MOTION_NOISE: ("tensor(float)", [None, None, contract.motion_noise_dim]),
+    }
+    expected_outputs = {OUTPUT_FRAMES: ("tensor(float)", [None, None, 3, contract.frame_height, contract.frame_width])}
+    for kind, actual, expected in (("input", inputs, expected_inputs), ("output", outputs, expected_outputs)):
+        names = sorted(t.name for t in actual)
+        if names != sorted(expected):
+            raise ModelError(f"model {kind}s are {names}, the contract needs {sorted(expected)}")
+        for tensor in actual:
+            dtype, shape = expected[tensor.name]
+            if tensor.dtype != dtype:
+                raise ModelError(f"model {kind} {tensor.name!r} has type {tensor.dtype}, the contract needs {dtype}")
+            if len(tensor.shape) != len(shape):
+                raise ModelError(f"model {kind} {tensor.name!r} has shape {list(tensor.shape)}, the contract needs rank {len(shape)}")
+            for axis, (got, want) in enumerate(zip(tensor.shape, shape)):
+                if want is not None and isinstance(got, int) and got != want:
+                    raise ModelError(f"model {kind} {tensor.name!r} axis {axis} is {got}, the contract needs {want}")
+                if want is None and isinstance(got, int) and axis < 2:
+                    # batch (and frames) must stay dynamic, or shots of other lengths cannot be made.
+                    raise ModelError(f"model {kind} {tensor.name!r} axis {axis} is fixed at {got}; the contract needs it dynamic")
+
+
+# Noise: defined here, by the contract, so a chunk made anywhere continues any other exactly.
+def content_code(seed: int, dim: int) -> np.ndarray:
+    """Return the per-shot content code for `seed`: standard normal float32 of shape (dim,)."""
+    return np.random.default_rng([seed, 0]).standard_normal(dim, dtype=np.float32)
+
+
+def motion_noise(seed: int, first_row: int, rows: int, dim: int) -> np.ndarray:
+    """Return motion-noise rows first_row .. first_row+rows-1 of shot `seed`: float32 (rows, dim).
+
+    Row r is drawn from its own stream keyed by (seed, 1, r), so any window of rows is the same numbers
+    whichever chunk asks for it.
+    """
+    out = np.empty((rows, dim), dtype=np.float32)
+    for offset in range(rows):
+        out[offset] = np.random.default_rng([seed, 1, first_row + offset]).standard_normal(dim, dtype=np.float32)
+    return out
+
+
+def frames_to_uint8(frames: np.ndarray) -> np.ndarray:
+    """Model output (T, 3, H, W) in [-1, 1] -> delivery-ready RGB uint8 (T, H, W, 3)."""
+    scaled = np.clip((frames + 1.0) * 127.5 + 0.5, 0, 255).astype(np.uint8)
+    return np.ascontiguousarray(scaled.transpose(0, 2, 3, 1))

@@ -1,0 +1,136 @@
+"""Training configurations: frozen, typed presets, and the JSON form every checkpoint carries."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import UsageError
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that decides what a training run makes; saved inside each checkpoint and model."""
+
+    name: str
+    model_name: str = "previz-motion"
+    model_version: str = "0.1.0"
+    class_labels: tuple[str, ...] = ("walk", "drive", "play")
+    frame_size: int = 64
+    clip_frames: int = 16
+    native_fps: str = "24"
+    # Generator: a per-clip content code, per-frame motion noise through a padding-less temporal
+    # convolution (so chunks of a long shot equal one long pass), and a per-frame image decoder.
+    content_dim: int = 64
+    motion_noise_dim: int = 16
+    motion_code_dim: int = 32
+    temporal_kernel: int = 5
+    temporal_layers: int = 3
+    temporal_hidden: int = 64
+    class_embed_dim: int = 16
+    generator_channels: tuple[int, ...] = (256, 128, 64, 32)
+    # Critics: a video critic on half-resolution clips and an image critic on single frames.
+    video_critic_channels: tuple[int, ...] = (32, 64, 128)
+    image_critic_channels: tuple[int, ...] = (32, 64, 128, 256)
+    image_critic_frames: int = 4
+    # WGAN-GP (Gulrajani et al. 2017) defaults.
+    batch_size: int = 16
+    n_critic: int = 5
+    gp_lambda: float = 10.0
+    lr_generator: float = 1e-4
+    lr_critic: float = 1e-4
+    adam_betas: tuple[float, float] = (0.0, 0.9)
+    steps: int = 2000
+    # Data
+    data: str = "procedural"
+    dataset_clips_per_class: int = 256
+    dataset_clip_frames: int = 32
+    seed: int = 0
+    # Bookkeeping
+    log_every: int = 10
+    checkpoint_every_s: float = 120.0
+    sample_every: int = 500
+    chunk_frames: int = 32
+    training_data_description: str = "procedural walk/drive/play clips rendered by previz_plugin.train.procedural"
+    license: str = "Apache-2.0"
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def temporal_context(self) -> int:
+        """Extra motion-noise rows a chunk needs beyond its frame count (receptive field minus one)."""
+        return self.temporal_layers * (self.temporal_kernel - 1)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
+        known = {f.name: f for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - set(known))
+        if unknown:
+            raise UsageError(f"unknown training config keys {unknown}")
+        coerced = {}
+        for key, value in values.items():
+            # JSON turns tuples into lists; the config stays hashable and frozen.
+            coerced[key] = tuple(value) if isinstance(value, list) else value
+        return cls(**coerced)
+
+    def replace(self, **changes: Any) -> TrainConfig:
+        return dataclasses.replace(self, **changes)
+
+
+PRESETS: dict[str, TrainConfig] = {
+    # Trains in seconds: for tests and smoke checks, not for pictures.
+    "tiny": TrainConfig(
+        name="tiny",
+        model_name="previz-tiny",
+        frame_size=16,
+        clip_frames=8,
+        content_dim=8,
+        motion_noise_dim=4,
+        motion_code_dim=8,
+        temporal_kernel=3,
+        temporal_layers=2,
+        temporal_hidden=8,
+        class_embed_dim=4,
+        generator_channels=(16, 8),
+        video_critic_channels=(8, 16),
+        image_critic_channels=(8, 16),
+        image_critic_frames=2,
+        batch_size=4,
+        n_critic=2,
+        steps=6,
+        dataset_clips_per_class=4,
+        dataset_clip_frames=12,
+        log_every=1,
+        checkpoint_every_s=1e9,
+        sample_every=0,
+        chunk_frames=8,
+    ),
+    # The bundled sample model: sized for about an hour on a 2-core CPU.
+    "sample": TrainConfig(
+        name="sample",
+        model_name="previz-sample",
+        generator_channels=(128, 64, 32, 16),
+        batch_size=16,
+        n_critic=2,
+        lr_generator=2e-4,
+        lr_critic=2e-4,
+        steps=2000,
+        dataset_clips_per_class=800,
+        sample_every=250,
+    ),
+}
+
+
+def preset(name: str) -> TrainConfig:
+    """Return the named preset, or a UsageError listing the known ones."""
+    try:
+        return PRESETS[name]
+    except KeyError:
+        raise UsageError(f"unknown config {name!r}; known configs: {', '.join(sorted(PRESETS))}") from None

@@ -1,0 +1,32 @@
+"""Shared fixtures: a tiny trained model, exported once per test session."""
+
+from __future__ import annotations
+
+import pathlib
+
+import pytest
+
+REPO = pathlib.Path(__file__).resolve().parent.parent
+DATA = pathlib.Path(__file__).resolve().parent / "data"
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> pathlib.Path:
+    """A `tiny` training run folder (a few real WGAN-GP steps)."""
+    pytest.importorskip("torch")
+    from previz_plugin.train.config import preset
+    from previz_plugin.train.loop import train
+
+    run_dir = tmp_path_factory.mktemp("tiny-run")
+    train(preset("tiny"), run_dir, progress=False)
+    return run_dir
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tiny_run: pathlib.Path, tmp_path_factory: pytest.TempPathFactory) -> pathlib.Path:
+    """The tiny run exported to ONNX through the real export path."""
+    from previz_plugin.train.export import export_onnx
+
+    path = tmp_path_factory.mktemp("tiny-model") / "tiny.onnx"
+    export_onnx(tiny_run, path)
+    return path
