@@ -1,0 +1,478 @@
+"""Edit -> placeholders: the shots in an OTIO timeline that have no picture yet.
+
+A placeholder is one of four kinds (docs/placeholders.md draws each case):
+
+    gap        a hole in the picture: a Gap on the lowest video track that the tracks above do not
+               fully cover
+    missing    a Clip whose media reference is missing
+    generator  a Clip whose media is a GeneratorReference (slug, bars, solid, title)
+    marked     a Clip the editor tagged with metadata["previz"] and not yet generated
+
+Every time is computed exactly: item lengths and positions are summed as Fractions of a second
+(see timing.py), never with OTIO's float arithmetic, so a placeholder ten hours into a 59.94 edit
+starts on the same frame the NLE shows.
+"""
+
+from __future__ import annotations
+
+import os
+from bisect import bisect_left, bisect_right
+from collections.abc import Iterable, Iterator, Mapping, MutableMapping
+from dataclasses import dataclass, replace
+from fractions import Fraction
+from pathlib import Path
+
+import opentimelineio as otio
+
+from previz_plugin.errors import PrevizError, TimelineError, UsageError
+from previz_plugin.timing import exact_seconds, frames_from_seconds, parse_timecode, rate_from_float
+
+__all__ = ["IMPLIED_START_TIMECODE", "PLACEHOLDER_KINDS", "Placeholder", "find_placeholders", "read_timeline",
+           "uses_drop_frame"]
+
+PLACEHOLDER_KINDS = ("gap", "missing", "generator", "marked")
+
+# Record timecode of the first frame of an edit that states no start. Edits conventionally start at
+# one hour so that pre-roll and head handles have timecode; without it a shot at the very start
+# would need media from before 00:00:00:00.
+IMPLIED_START_TIMECODE = "01:00:00:00"
+
+# Packages that add the readers OTIO does not ship with, named in the error for an unknown suffix.
+_ADAPTER_PACKAGES = {".aaf": "otio-aaf-adapter", ".edl": "otio-cmx3600-adapter",
+                     ".fcpxml": "otio-fcpx-xml-adapter", ".xml": "otio-fcp-adapter"}
+_DROP_FRAME_RATES = (Fraction(30000, 1001), Fraction(60000, 1001))
+
+_Span = tuple[Fraction, Fraction]  # [start, end) in timeline seconds
+# A composition's markers in timeline seconds: sorted starts, (start, end, texts), the longest duration.
+_Markers = tuple[list[Fraction], list[tuple[Fraction, Fraction, tuple[str, ...]]], Fraction]
+
+
+@dataclass(frozen=True, eq=False)
+class Placeholder:
+    """One shot in the edit to be filled: the item itself plus its exact place and length."""
+
+    item: otio.core.Item
+    kind: str
+    path: tuple[int, ...]
+    track_name: str
+    name: str
+    rate: Fraction
+    frames: int
+    record_start_frame: int
+    transition_head: int
+    transition_tail: int
+    marker_notes: tuple[str, ...]
+    metadata: Mapping
+    # True when the edit uses drop-frame timecode and `rate` is 30000/1001 or 60000/1001.
+    drop_frame: bool = False
+
+
+@dataclass(frozen=True)
+class _Where:
+    """Where a walk is: what every item below this composition inherits."""
+
+    track_name: str
+    on_floor: bool  # on the lowest video track of every stack above it
+    covers: tuple[_Span, ...]  # merged, sorted: where the tracks above it (every stack up) show a clip
+    enclosing: tuple[tuple[otio.core.Composition, Fraction], ...]  # (composition, its origin)
+
+
+def read_timeline(path: str | os.PathLike, **adapter_args: object) -> otio.schema.Timeline:
+    """Return the timeline in an edit file; TimelineError (one line) for anything else."""
+    try:
+        file = Path(os.fspath(path))
+    except TypeError:
+        raise UsageError(f"timeline path must be a path, got {path!r}") from None
+    known = sorted(f".{suffix}" for suffix in otio.adapters.suffixes_with_defined_adapters(read=True))
+    suffix = file.suffix.lower()
+    if not file.exists():
+        raise TimelineError(f"{file}: no such file")
+    if suffix not in known:
+        package = _ADAPTER_PACKAGES.get(suffix)
+        hint = f"; install {package} to read it" if package else ""
+        raise TimelineError(
+            f"{file}: no installed OTIO adapter reads '{suffix or file.name}' files "
+            f"(readable: {', '.join(known)}){hint}"
+        )
+    if file.is_dir() and suffix != ".otiod":
+        raise TimelineError(f"{file}: is a folder, not an edit file")
+    if file.is_file() and file.stat().st_size == 0:
+        raise TimelineError(f"{file}: is empty")
+    rate = adapter_args.get("rate")
+    if isinstance(rate, (int, float, Fraction)):
+        # OTIO's timecode parser refuses 29.97 but takes 30000/1001 as a float: pass the exact rate.
+        try:
+            adapter_args["rate"] = float(rate_from_float(rate))
+        except PrevizError as exc:
+            raise UsageError(f"rate for {file.name}: {exc.message}") from None
+    try:
+        result = otio.adapters.read_from_file(str(file), **adapter_args)
+    except Exception as exc:  # adapters raise anything (KeyError, ParseError, ...): one line
+        detail = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
+        raise TimelineError(f"{file}: cannot read it ({type(exc).__name__}: {detail})") from exc
+    timeline = _only_timeline(result, file)
+    if suffix == ".edl":
+        _note_edl_drop_frame(timeline, file)
+    return timeline
+
+
+def _only_timeline(result: object, file: Path) -> otio.schema.Timeline:
+    """Return the one Timeline a reader gave back, looking inside (nested) collections."""
+    if isinstance(result, otio.schema.Timeline):
+        return result
+    if not isinstance(result, otio.schema.SerializableCollection):
+        raise TimelineError(f"{file}: holds a {type(result).__name__}, not a timeline")
+    timelines, pending = [], list(result)
+    while pending:  # breadth first through nested collections
+        child = pending.pop(0)
+        if isinstance(child, otio.schema.Timeline):
+            timelines.append(child)
+        elif isinstance(child, otio.schema.SerializableCollection):
+            pending.extend(child)
+    if len(timelines) != 1:
+        raise TimelineError(
+            f"{file}: holds a collection with {len(timelines)} timelines; "
+            "previz needs exactly one (export the sequence on its own)"
+        )
+    return timelines[0]
+
+
+def _note_edl_drop_frame(timeline: otio.schema.Timeline, file: Path) -> None:
+    """Record an EDL's "FCM: DROP FRAME" in timeline.metadata["previz"]; the reader drops it."""
+    try:
+        text = file.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return
+    for line in text.splitlines():
+        if line.strip().upper().startswith("FCM:"):
+            if "NON" not in line.upper() and "DROP" in line.upper():
+                previz = timeline.metadata.setdefault("previz", {})
+                if isinstance(previz, MutableMapping) and "drop_frame" not in previz:
+                    previz["drop_frame"] = True
+            return
+
+
+def uses_drop_frame(timeline: otio.schema.Timeline) -> bool:
+    """Return True when the edit says its timecode is drop frame.
+
+    OTIO has no field for it, so read what the edit carries: our own metadata["previz"]
+    ["drop_frame"] (set by read_timeline for an EDL with "FCM: DROP FRAME"), or FCP XML's sequence
+    timecode (metadata["fcp_xml"]["timecode"]["displayformat"] == "DF").
+    """
+    previz = timeline.metadata.get("previz")
+    if isinstance(previz, Mapping) and "drop_frame" in previz:
+        return _is_true(previz["drop_frame"])
+    fcp_xml = timeline.metadata.get("fcp_xml")
+    fcp_timecode = fcp_xml.get("timecode") if isinstance(fcp_xml, Mapping) else None
+    return isinstance(fcp_timecode, Mapping) and str(fcp_timecode.get("displayformat", "")).upper() == "DF"
+
+
+def find_placeholders(timeline: otio.schema.Timeline, kinds: Iterable[str] = PLACEHOLDER_KINDS) -> list[Placeholder]:
+    """Return the timeline's placeholders of the given kinds, in reading order (track, item)."""
+    if not isinstance(timeline, otio.schema.Timeline):
+        raise UsageError(f"find_placeholders needs an otio.schema.Timeline, got {type(timeline).__name__}")
+    wanted = (kinds,) if isinstance(kinds, str) else tuple(kinds)
+    unknown = [kind for kind in wanted if kind not in PLACEHOLDER_KINDS]
+    if unknown:
+        raise UsageError(
+            f"unknown placeholder kind(s) {', '.join(map(repr, unknown))}; "
+            f"choose from {', '.join(PLACEHOLDER_KINDS)}"
+        )
+    return list(_Scanner(timeline, frozenset(wanted)).placeholders())
+
+
+class _Scanner:
+    """One pass over one timeline; lengths and coverage are cached so deep nesting stays linear."""
+
+    def __init__(self, timeline: otio.schema.Timeline, kinds: frozenset[str]) -> None:
+        self.timeline = timeline
+        self.kinds = kinds
+        self.drop_frame = uses_drop_frame(timeline)
+        # Keyed by id(); each entry also holds the object, so a Python wrapper cannot be freed and
+        # its id reused by another item during the scan.
+        self._lengths: dict[int, tuple[object, Fraction]] = {}
+        self._markers: dict[int, tuple[object, _Markers]] = {}
+        self._base = self._record_base()
+
+    def placeholders(self) -> Iterator[Placeholder]:
+        stack = self.timeline.tracks
+        origin = -_trim_start(stack)
+        where = _Where(track_name="", on_floor=True, covers=(), enclosing=((stack, origin),))
+        yield from self._walk(stack, (), origin, None, where)
+
+    def _record_base(self) -> Fraction | None:
+        """Return the record time (seconds) of timeline time 0; None means the implied 1 hour."""
+        start = self.timeline.global_start_time
+        if start is not None:
+            return _seconds(start, self.timeline.name)
+        # The CMX 3600 reader keeps the first event's record-in as a negative source_range start on
+        # each track (not as global_start_time); that offset already puts items at their record
+        # timecode, so an implied hour on top would put them an hour late.
+        for track in self.timeline.tracks:
+            if track.source_range is not None and track.source_range.start_time.value < 0:
+                return Fraction(0)
+        return None
+
+    # -- the walk: every composition's children with their place in timeline seconds ----------
+
+    def _layout(self, composition, origin):
+        """Yield (index, child, start, length) for the non-transition children of a composition."""
+        sequential = not isinstance(composition, otio.schema.Stack)
+        position = Fraction(0)
+        for index, child in enumerate(composition):
+            if not isinstance(child, otio.core.Item):
+                continue  # a transition overlaps its neighbours and takes no time of its own
+            length = self._length(child)
+            yield index, child, origin + position, length
+            if sequential:
+                position += length
+
+    def _child_window(self, parent, window, start, length):
+        """Return the part of timeline time a child of `parent` can show."""
+        # Top-level tracks are never trimmed away: the CMX 3600 reader stores the record-in as a
+        # negative source_range start whose window, read literally, would hide every event.
+        if parent is self.timeline.tracks:
+            return None
+        return _clip(window, (start, start + length))
+
+    def _walk(self, composition, path, origin, window, where: _Where) -> Iterator[Placeholder]:
+        is_stack = isinstance(composition, otio.schema.Stack)
+        floor = _floor_index(composition) if is_stack else None
+        children = list(composition)
+        video_number = 0
+        for index, child, start, length in self._layout(composition, origin):
+            if isinstance(child, otio.schema.Track) and child.kind != otio.schema.TrackKind.Video:
+                continue  # audio never holds placeholders
+            video_number += 1
+            if not child.enabled:
+                continue
+            here = where
+            if is_stack:  # only the floor track of a stack can hold holes; an item straight in it never
+                on_floor = where.on_floor and index == floor
+                covers = where.covers + self._cover_above(composition, floor, origin, window) if on_floor else ()
+                here = replace(where, on_floor=on_floor, covers=_merge(covers))
+                if composition is self.timeline.tracks:
+                    here = replace(here, track_name=child.name.strip() or f"V{video_number}")
+            if isinstance(child, otio.core.Composition):
+                child_origin = start - _trim_start(child)
+                here = replace(here, enclosing=here.enclosing + ((child, child_origin),))
+                child_window = self._child_window(composition, window, start, length)
+                yield from self._walk(child, path + (index,), child_origin, child_window, here)
+                continue
+            before = children[index - 1] if index > 0 else None
+            after = children[index + 1] if index + 1 < len(children) else None
+            offsets = (
+                before.in_offset if isinstance(before, otio.schema.Transition) else None,
+                after.out_offset if isinstance(after, otio.schema.Transition) else None,
+            )
+            yield from self._visit(child, path + (index,), (start, start + length), window, here, offsets)
+
+    def _visit(self, item, path, span, window, where: _Where, offsets) -> Iterator[Placeholder]:
+        """Yield the item as a placeholder when it is one of the wanted kinds."""
+        start, end = span
+        if end <= start:
+            return  # a zero-length item has nothing to fill
+        kind = _clip_kind(item) if isinstance(item, otio.schema.Clip) else None
+        if isinstance(item, otio.schema.Gap) and where.on_floor:
+            visible = _clip(window, span)
+            if visible[0] < visible[1] and not _covered(visible, where.covers):
+                kind = "gap"
+        if kind is None or kind not in self.kinds:
+            return
+        number = ".".join(str(index + 1) for index in path[1:])
+        noun = "gap" if kind == "gap" else "clip"
+        name = item.name if item.name.strip() else f"{where.track_name} {noun} {number}"
+        try:
+            rate = rate_from_float(_trimmed_range(item).duration.rate)
+        except PrevizError as exc:
+            raise TimelineError(exc.message).with_shot(name) from None
+        drop_frame = self.drop_frame and rate in _DROP_FRAME_RATES
+        head, tail = (0 if offset is None else frames_from_seconds(_seconds(offset, name), rate) for offset in offsets)
+        if self._base is None:  # the implied start: 01:00:00:00, or 01:00:00;00 in drop frame
+            implied = IMPLIED_START_TIMECODE.replace(":", ";") if drop_frame else IMPLIED_START_TIMECODE
+            record_start = parse_timecode(implied, rate) + frames_from_seconds(start, rate)
+        else:
+            record_start = frames_from_seconds(self._base + start, rate)
+        yield Placeholder(
+            item=item,
+            kind=kind,
+            path=path,
+            track_name=where.track_name,
+            name=name,
+            rate=rate,
+            frames=frames_from_seconds(end - start, rate),
+            record_start_frame=record_start,
+            transition_head=head,
+            transition_tail=tail,
+            marker_notes=self._notes(item, span, where),
+            metadata=item.metadata,
+            drop_frame=drop_frame,
+        )
+
+    # -- what the tracks above a floor show ---------------------------------------------------
+
+    def _cover_above(self, stack, floor, origin, window) -> tuple[_Span, ...]:
+        """Return the spans where the video tracks above a stack's floor track show a clip."""
+        return tuple(
+            span
+            for index, child, start, length in self._layout(stack, origin)
+            if index > floor
+            for span in self._clip_spans(stack, child, start, length, window)
+        )
+
+    def _clip_spans(self, parent, item, start, length, window) -> Iterator[_Span]:
+        """Yield the visible spans of every enabled clip at or below an item (nothing for gaps)."""
+        if not item.enabled or length <= 0:
+            return
+        if isinstance(item, otio.schema.Track) and item.kind != otio.schema.TrackKind.Video:
+            return
+        if isinstance(item, otio.schema.Clip):
+            visible = _clip(window, (start, start + length))
+            if visible[0] < visible[1]:
+                yield visible
+        elif isinstance(item, otio.core.Composition):
+            child_window = self._child_window(parent, window, start, length)
+            inner_origin = start - _trim_start(item)
+            for _, child, child_start, child_length in self._layout(item, inner_origin):
+                yield from self._clip_spans(item, child, child_start, child_length, child_window)
+
+    # -- markers ------------------------------------------------------------------------------
+
+    def _notes(self, item, span, where: _Where) -> tuple[str, ...]:
+        """Return marker names and comments on the item, then on compositions over its span."""
+        notes = [text for marker in item.markers for text in _marker_texts(marker)]
+        start, end = span
+        for composition, origin in reversed(where.enclosing):
+            starts, marks, longest = self._marker_spans(composition, origin)
+            # Only markers that begin before the item ends, and not so early that they end before it.
+            candidates = marks[bisect_left(starts, start - longest) : bisect_left(starts, end)]
+            for marked_start, marked_end, texts in candidates:
+                if marked_end > start or (marked_end == marked_start >= start):  # a point marker: its frame
+                    notes.extend(texts)
+        return tuple(dict.fromkeys(notes))
+
+    def _marker_spans(self, composition, origin) -> _Markers:
+        """Return a composition's markers in timeline seconds, sorted by start, computed once."""
+        if id(composition) not in self._markers:
+            marks = []
+            for marker in composition.markers:
+                marked_start = origin + _seconds(marker.marked_range.start_time, marker.name)
+                marked_end = marked_start + max(_seconds(marker.marked_range.duration, marker.name), Fraction(0))
+                marks.append((marked_start, marked_end, tuple(_marker_texts(marker))))
+            marks.sort(key=lambda mark: mark[0])
+            longest = max((end - start for start, end, _ in marks), default=Fraction(0))
+            self._markers[id(composition)] = (composition, ([mark[0] for mark in marks], marks, longest))
+        return self._markers[id(composition)][1]
+
+    # -- exact lengths ------------------------------------------------------------------------
+
+    def _length(self, composable) -> Fraction:
+        """Return how long a child lasts in its parent, in exact seconds (OTIO's duration())."""
+        key = id(composable)
+        if key in self._lengths:
+            return self._lengths[key][1]
+        if not isinstance(composable, otio.core.Item):
+            length = Fraction(0)  # a transition overlaps its neighbours and takes no time of its own
+        elif composable.source_range is not None:
+            length = _seconds(composable.source_range.duration, _label(composable))
+        elif isinstance(composable, otio.schema.Stack):
+            length = max((self._length(child) for child in composable), default=Fraction(0))
+        elif isinstance(composable, otio.core.Composition):
+            children = list(composable)
+            length = sum((self._length(child) for child in children), Fraction(0))
+            # Like OTIO's Track.available_range: a transition at either end adds its overhang.
+            if children and isinstance(children[0], otio.schema.Transition):
+                length += _seconds(children[0].in_offset, _label(composable))
+            if children and isinstance(children[-1], otio.schema.Transition):
+                length += _seconds(children[-1].out_offset, _label(composable))
+        else:
+            length = _seconds(_trimmed_range(composable).duration, _label(composable))
+        self._lengths[key] = (composable, length)
+        return length
+
+
+def _trimmed_range(item: otio.core.Item) -> otio.opentime.TimeRange:
+    """Return an item's source_range, else its media's available range (OTIO's trimmed_range)."""
+    if item.source_range is not None:
+        return item.source_range
+    available = getattr(getattr(item, "media_reference", None), "available_range", None)
+    if available is None:
+        problem = "has no source range and its media no available range, so its length is unknown"
+        raise TimelineError(problem).with_shot(_label(item))
+    return available
+
+
+def _trim_start(composable: otio.core.Composable) -> Fraction:
+    source_range = composable.source_range
+    return Fraction(0) if source_range is None else _seconds(source_range.start_time, _label(composable))
+
+
+def _seconds(rt: otio.opentime.RationalTime, name: str) -> Fraction:
+    """Return exact seconds; a bad rate in the edit is a TimelineError naming the item."""
+    try:
+        return exact_seconds(rt)
+    except PrevizError as exc:
+        raise TimelineError(exc.message).with_shot(name or "timeline") from None
+
+
+def _label(composable: otio.core.Composable) -> str:
+    """Return an item's name for an error message, or its type when it has none ("unnamed Gap")."""
+    return composable.name if composable.name.strip() else f"unnamed {type(composable).__name__}"
+
+
+def _clip_kind(clip: otio.schema.Clip) -> str | None:
+    """Return the placeholder kind of a clip, first match of missing, generator, marked."""
+    previz = clip.metadata.get("previz")
+    previz = previz if isinstance(previz, Mapping) else None
+    if previz is not None and _is_true(previz.get("generated")):
+        return None  # already filled by us: filling a filled edit fills nothing new
+    reference = clip.media_reference
+    if reference is None or isinstance(reference, otio.schema.MissingReference):
+        return "missing"
+    if isinstance(reference, otio.schema.GeneratorReference):
+        return "generator"
+    return "marked" if previz is not None else None
+
+
+def _floor_index(stack: otio.schema.Stack) -> int | None:
+    """Return the index of a stack's lowest enabled video track (its picture's floor)."""
+    for index, child in enumerate(stack):
+        if isinstance(child, otio.schema.Track) and child.kind == otio.schema.TrackKind.Video and child.enabled:
+            return index
+    return None
+
+
+def _clip(window: _Span | None, span: _Span) -> _Span:
+    """Return span cut to window (None: no limit); an empty result has start >= end."""
+    if window is None:
+        return span
+    return max(window[0], span[0]), min(window[1], span[1])
+
+
+def _merge(spans: Iterable[_Span]) -> tuple[_Span, ...]:
+    """Return spans sorted and joined where they overlap or touch."""
+    merged: list[_Span] = []
+    for start, end in sorted(spans):
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
+        else:
+            merged.append((start, end))
+    return tuple(merged)
+
+
+def _covered(span: _Span, merged: tuple[_Span, ...]) -> bool:
+    """Return True when one of the merged spans holds all of `span` (merged spans never touch)."""
+    index = bisect_right(merged, span[0], key=lambda cover: cover[0]) - 1
+    return index >= 0 and merged[index][1] >= span[1]
+
+
+def _marker_texts(marker: otio.schema.Marker) -> list[str]:
+    texts = [marker.name, getattr(marker, "comment", "") or ""]
+    return [text.strip() for text in texts if isinstance(text, str) and text.strip()]
+
+
+def _is_true(value: object) -> bool:
+    """Return True for metadata that means yes: True, 1, or "true"/"yes"/"1" (XML adapters)."""
+    if isinstance(value, str):
+        return value.strip().lower() in {"true", "yes", "1"}
+    return value is True or (type(value) is int and value == 1)
