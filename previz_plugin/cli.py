@@ -93,11 +93,84 @@ def _cmd_info(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _fill_options(args: argparse.Namespace):
+    from .pipeline import FillOptions
+
+    kinds = tuple(k.strip() for k in args.kinds.split(",") if k.strip()) if args.kinds else None
+    values = {"model": args.model, "handles": args.handles, "resolution": args.resolution,
+              "adapter_args": {"rate": args.edl_rate} if args.edl_rate else {}}
+    if kinds is not None:
+        values["kinds"] = kinds
+    for name in ("media_dir", "codec", "burn_in", "relative_paths"):
+        if hasattr(args, name):
+            values[name] = getattr(args, name)
+    if hasattr(args, "json"):
+        values["progress"] = False if args.json else None
+    return FillOptions(**{k: v for k, v in values.items() if v is not None})
+
+
+def _cmd_fill(args: argparse.Namespace) -> int:
+    from .pipeline import fill
+
+    report = fill(args.input, args.output, _fill_options(args))
+    if args.json:
+        _print_json(report.to_dict())
+        return EXIT_OK
+    for shot in report.filled:
+        print(f"filled {shot.name!r} ({shot.kind}, {shot.class_label}, seed {shot.seed}): "
+              f"{shot.frames} frames + handles {shot.handles[0]}/{shot.handles[1]} at {shot.rate} -> {shot.media_path}")
+    for item in report.skipped:
+        print(f"skipped {item.name!r}: {item.reason}")
+    print(f"wrote {report.output}: {len(report.filled)} shot(s) filled in {report.timings['total']:.1f} s")
+    return EXIT_OK
+
+
+def _cmd_scan(args: argparse.Namespace) -> int:
+    from .pipeline import scan
+
+    report = scan(args.input, _fill_options(args))
+    if args.json:
+        _print_json(report.to_dict())
+        return EXIT_OK
+    if not report.specs:
+        print("no placeholders")
+    for spec in report.specs:
+        print(f"{spec.kind:>9}  {spec.name!r}  track {spec.track_name!r}  {spec.frames} frames @ {spec.rate}  "
+              f"handles {spec.handle_head}/{spec.handle_tail}  class {spec.class_label}  seed {spec.seed}  "
+              f"TC {spec.timecode(spec.handle_head)}  {spec.width}x{spec.height}")
+    for item in report.skipped:
+        print(f"  skipped {item.name!r}: {item.reason}")
+    return EXIT_OK
+
+
+def _add_shot_options(command: argparse.ArgumentParser) -> None:
+    command.add_argument("input", help="the edit: .otio, .otioz, .edl, .xml, .fcpxml, .aaf (what the installed adapters read)")
+    command.add_argument("--model", help="generator MODEL.onnx (default: the bundled sample model)")
+    command.add_argument("--handles", type=int, help="handle frames each side (default 12)")
+    command.add_argument("--resolution", help="delivery WxH (default: the edit's, else 1920x1080)")
+    command.add_argument("--kinds", help="placeholder kinds to fill: gap,missing,generator,marked (default all)")
+    command.add_argument("--edl-rate", type=float, help="frame rate to read an EDL at (EDLs do not say)")
+    command.add_argument("--json", action="store_true", help="print one JSON document on stdout, no progress bar")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="previz", description="Fill placeholder shots of an edit with AI-generated previz clips.")
     parser.add_argument("--version", action="version", version=f"previz-plugin {__version__}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    fill = commands.add_parser("fill", help="fill every placeholder of an edit and write the filled edit")
+    _add_shot_options(fill)
+    fill.add_argument("-o", "--output", required=True, help="filled edit to write; its extension picks the format")
+    fill.add_argument("--media-dir", help="folder for generated media (default: <output stem>_media beside the output)")
+    fill.add_argument("--codec", default="h264", help="h264 (MP4), prores (ProRes 422 Proxy, MOV), prores-lt, dnxhr (DNxHR LB, MOV)")
+    fill.add_argument("--no-burn-in", dest="burn_in", action="store_false", help="no visible AI-GENERATED label and timecode")
+    fill.add_argument("--relative-paths", action="store_true", help="link media by paths relative to the output edit")
+    fill.set_defaults(run=_cmd_fill)
+
+    scan = commands.add_parser("scan", help="list an edit's placeholders and their shot specs; nothing is generated")
+    _add_shot_options(scan)
+    scan.set_defaults(run=_cmd_scan)
 
     train = commands.add_parser("train", help="train a generator with WGAN-GP (needs the train extra)")
     train.add_argument("--config", required=True, help="preset name: tiny, sample")
