@@ -178,7 +178,7 @@ def check_signature(contract: ModelContract, inputs: Sequence[TensorSignature], 
                 raise ModelError(f"model {kind} {tensor.name!r} has type {tensor.dtype}, the contract needs {dtype}")
             if len(tensor.shape) != len(shape):
                 raise ModelError(f"model {kind} {tensor.name!r} has shape {list(tensor.shape)}, the contract needs rank {len(shape)}")
-            for axis, (got, want) in enumerate(zip(tensor.shape, shape)):
+            for axis, (got, want) in enumerate(zip(tensor.shape, shape, strict=True)):
                 if want is not None and isinstance(got, int) and got != want:
                     raise ModelError(f"model {kind} {tensor.name!r} axis {axis} is {got}, the contract needs {want}")
                 if want is None and isinstance(got, int) and axis < 2:

@@ -31,7 +31,7 @@ class ClipBank:
         """
         picks = rng.integers(0, len(self.clips), size=batch)
         starts = rng.integers(0, self.clips.shape[1] - frames + 1, size=batch)
-        windows = np.stack([self.clips[p, s : s + frames] for p, s in zip(picks, starts)])
+        windows = np.stack([self.clips[p, s : s + frames] for p, s in zip(picks, starts, strict=False)])
         flips = rng.random(batch) < 0.5
         windows[flips] = windows[flips][:, :, :, ::-1]
         tensor = windows.astype(np.float32).transpose(0, 1, 4, 2, 3) / 127.5 - 1.0

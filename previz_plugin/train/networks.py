@@ -134,7 +134,7 @@ class VideoCritic(nn.Module):
 
     def forward(self, clips: torch.Tensor, class_id: torch.Tensor) -> torch.Tensor:
         volume = self.pool(clips.transpose(1, 2))
-        features = self.net(volume).sum(dim=(2, 3, 4))
+        features = self.net(volume).mean(dim=(2, 3, 4))
         return self.head(features, class_id)
 
 
@@ -152,7 +152,7 @@ class ImageCritic(nn.Module):
         self.head = _Projection(width, len(config.class_labels))
 
     def forward(self, frames: torch.Tensor, class_id: torch.Tensor) -> torch.Tensor:
-        return self.head(self.net(frames).sum(dim=(2, 3)), class_id)
+        return self.head(self.net(frames).mean(dim=(2, 3)), class_id)
 
 
 class Critic(nn.Module):
