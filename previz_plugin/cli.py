@@ -16,6 +16,7 @@ EXIT_OK = 0
 EXIT_PARTIAL = 1
 EXIT_BAD_INPUT = 2
 EXIT_INTERNAL = 3
+EXIT_NOT_VERIFIED = 4  # `previz credentials`: no manifest, invalid, not AI-generated, or untrusted with --require-trusted
 EXIT_INTERRUPTED = 130
 
 
@@ -93,6 +94,35 @@ def _cmd_info(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_credentials(args: argparse.Namespace) -> int:
+    from .credentials import read_credentials
+
+    report = read_credentials(args.file, trust_anchors=args.trust_anchors)
+    verified = report.valid and report.ai_generated and (report.trusted or not args.require_trusted)
+    if args.json:
+        _print_json(report.to_dict() | {"verified": verified})
+        return EXIT_OK if verified else EXIT_NOT_VERIFIED
+    if not report.has_manifest:
+        print(f"{report.path.name}: no content credentials ({'; '.join(report.problems)})")
+        return EXIT_NOT_VERIFIED
+    if not report.valid:
+        state = "INVALID: the file changed after signing, or the manifest is damaged"
+    elif report.trusted:
+        state = "valid, signer trusted"
+    else:
+        state = "valid, signer not trusted (on no trust list given; see --trust-anchors)"
+    print(f"{report.path.name}: content credentials {state}")
+    print(f"{'AI-generated':>14}: {'yes' if report.ai_generated else 'no'} ({report.digital_source_type or 'no c2pa.created action'})")
+    if report.model:
+        print(f"{'model':>14}: {report.model.get('name')} {report.model.get('version')} sha256 {report.model.get('sha256')}")
+    for label, value in (("seed", report.seed), ("tool", report.tool), ("signer", report.signer)):
+        if value is not None:
+            print(f"{label:>14}: {value}")
+    for problem in report.problems:
+        print(f"{'problem':>14}: {problem}")
+    return EXIT_OK if verified else EXIT_NOT_VERIFIED
+
+
 def _fill_options(args: argparse.Namespace):
     from .pipeline import FillOptions
 
@@ -101,7 +131,7 @@ def _fill_options(args: argparse.Namespace):
               "adapter_args": {"rate": args.edl_rate} if args.edl_rate else {}}
     if kinds is not None:
         values["kinds"] = kinds
-    for name in ("media_dir", "codec", "burn_in", "relative_paths"):
+    for name in ("media_dir", "codec", "burn_in", "relative_paths", "jobs", "engine", "scheduler"):
         if hasattr(args, name):
             values[name] = getattr(args, name)
     if hasattr(args, "json"):
@@ -113,16 +143,21 @@ def _cmd_fill(args: argparse.Namespace) -> int:
     from .pipeline import fill
 
     report = fill(args.input, args.output, _fill_options(args))
+    code = EXIT_PARTIAL if report.partial else EXIT_OK
     if args.json:
         _print_json(report.to_dict())
-        return EXIT_OK
+        return code
     for shot in report.filled:
-        print(f"filled {shot.name!r} ({shot.kind}, {shot.class_label}, seed {shot.seed}): "
+        made = "reused" if shot.reused else "filled"
+        print(f"{made} {shot.name!r} ({shot.kind}, {shot.class_label}, seed {shot.seed}): "
               f"{shot.frames} frames + handles {shot.handles[0]}/{shot.handles[1]} at {shot.rate} -> {shot.media_path}")
     for item in report.skipped:
         print(f"skipped {item.name!r}: {item.reason}")
-    print(f"wrote {report.output}: {len(report.filled)} shot(s) filled in {report.timings['total']:.1f} s")
-    return EXIT_OK
+    for failure in report.failed:
+        print(f"previz: error: {failure.error}", file=sys.stderr)
+    print(f"wrote {report.output}: {len(report.filled)} shot(s) filled, {len(report.failed)} failed, "
+          f"in {report.timings['total']:.1f} s with {report.model['name']} on {report.model['providers']}")
+    return code
 
 
 def _cmd_scan(args: argparse.Namespace) -> int:
@@ -166,6 +201,9 @@ def build_parser() -> argparse.ArgumentParser:
     fill.add_argument("--codec", default="h264", help="h264 (MP4), prores (ProRes 422 Proxy, MOV), prores-lt, dnxhr (DNxHR LB, MOV)")
     fill.add_argument("--no-burn-in", dest="burn_in", action="store_false", help="no visible AI-GENERATED label and timecode")
     fill.add_argument("--relative-paths", action="store_true", help="link media by paths relative to the output edit")
+    fill.add_argument("--jobs", type=int, help="shots made at once (default 1)")
+    fill.add_argument("--engine", choices=("local", "dask"), help="where shots run: this machine (default) or a Dask cluster")
+    fill.add_argument("--scheduler", help="Dask scheduler address tcp://HOST:PORT (default: start a local cluster)")
     fill.set_defaults(run=_cmd_fill)
 
     scan = commands.add_parser("scan", help="list an edit's placeholders and their shot specs; nothing is generated")
@@ -192,6 +230,12 @@ def build_parser() -> argparse.ArgumentParser:
     info.add_argument("model", nargs="?", help="MODEL.onnx")
     info.add_argument("--json", action="store_true")
     info.set_defaults(run=_cmd_info)
+    credentials = commands.add_parser("credentials", help="check a media file's C2PA content credentials (needs the c2pa extra)")
+    credentials.add_argument("file", help="an .mp4 or .mov file")
+    credentials.add_argument("--trust-anchors", help="PEM file of CA certificates to trust (a studio CA, the local ca.pem)")
+    credentials.add_argument("--require-trusted", action="store_true", help="exit 4 unless the signer is trusted")
+    credentials.add_argument("--json", action="store_true", help="print the report as one JSON document")
+    credentials.set_defaults(run=_cmd_credentials)
     return parser
 
 

@@ -7,12 +7,11 @@ written atomically, and only after every shot's media is complete.
 
 from __future__ import annotations
 
+import logging
 import os
 import pathlib
-import re
 import sys
 import time
-import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,18 +19,21 @@ from typing import Any
 import opentimelineio as otio
 
 from . import __version__
+from .batch import ShotJob, run_shots
 from .bundled import sample_model_path
-from .encode import CodecProfile, MediaInfo, codec_profile, encode_clip
-from .errors import PrevizError, UsageError
-from .frame_synthesis import BurnIn, FrameSynthesizer
+from .credentials import configured_signer, signing_available
+from .encode import MediaInfo, codec_profile
+from .errors import PrevizError, ShotSpecError, UsageError
 from .model_runtime import GeneratorModel, load_model
-from .shot_spec import ShotSpec, build_shot_specs, parse_resolution, timeline_resolution
+from .render import media_file_name
+from .shot_spec import ShotSpec, build_shot_spec, parse_resolution, timeline_resolution
 from .timeline_scan import PLACEHOLDER_KINDS, Placeholder, find_placeholders, read_timeline
 from .timeline_write import write_timeline
 from .timing import rate_text
-from .write_back import IPTC_TRAINED_ALGORITHMIC_MEDIA, link_placeholder, media_url, now_utc
+from .write_back import link_placeholder, media_url, now_utc
 
 PathLike = str | os.PathLike
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -47,6 +49,9 @@ class FillOptions:
     burn_in: bool = True
     relative_paths: bool = False
     progress: bool | None = None  # None: a bar only when stderr is a terminal
+    jobs: int = 1  # shots made at once
+    engine: str = "local"  # "local" (this machine) or "dask"
+    scheduler: str | None = None  # Dask scheduler address; None starts a local cluster
     adapter_args: Mapping[str, Any] = field(default_factory=dict)
 
 
@@ -65,6 +70,15 @@ class FilledShot:
     media_path: str
     media_sha256: str
     seconds: float
+    reused: bool = False  # media from an earlier run whose sidecar matched
+
+
+@dataclass(frozen=True)
+class FailedShot:
+    item_path: tuple[int, ...]
+    name: str
+    kind: str
+    error: str
 
 
 @dataclass(frozen=True)
@@ -84,7 +98,12 @@ class FillReport:
     filled: list[FilledShot]
     skipped: list[SkippedItem]
     timings: dict[str, float]
+    failed: list[FailedShot] = field(default_factory=list)
     timeline: otio.schema.Timeline | None = None
+
+    @property
+    def partial(self) -> bool:
+        return bool(self.failed)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -93,6 +112,8 @@ class FillReport:
             "model": self.model,
             "filled": [vars(shot) | {"item_path": list(shot.item_path)} for shot in self.filled],
             "skipped": [vars(item) | {"item_path": list(item.item_path)} for item in self.skipped],
+            "failed": [vars(item) | {"item_path": list(item.item_path)} for item in self.failed],
+            "partial": self.partial,
             "timings": {key: round(value, 3) for key, value in self.timings.items()},
             "tool": f"previz-plugin {__version__}",
         }
@@ -104,6 +125,7 @@ class ScanReport:
     placeholders: list[Placeholder]
     specs: list[ShotSpec]
     skipped: list[SkippedItem]
+    failed: list[FailedShot] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -113,6 +135,7 @@ class ScanReport:
                 for spec in self.specs
             ],
             "skipped": [vars(item) | {"item_path": list(item.item_path)} for item in self.skipped],
+            "failed": [vars(item) | {"item_path": list(item.item_path)} for item in self.failed],
         }
 
 
@@ -157,71 +180,31 @@ def _skipped(timeline: otio.schema.Timeline, chosen: list[Placeholder]) -> list[
 
 
 # 2. placeholders -> shot specs ------------------------------------------------------------------------
-def _shot_specs(timeline: otio.schema.Timeline, placeholders: list[Placeholder], model: GeneratorModel | None, options: FillOptions) -> list[ShotSpec]:
+def _shot_specs(
+    timeline: otio.schema.Timeline, placeholders: list[Placeholder], model: GeneratorModel, options: FillOptions
+) -> tuple[list[tuple[Placeholder, ShotSpec]], list[FailedShot]]:
+    """Return (placeholder, spec) pairs, and the shots whose own values are bad (they fail alone).
+
+    A bad option (handles, resolution) is everyone's problem and stops the fill; a bad class or seed in
+    one clip's metadata fails that shot only.
+    """
     resolution = options.resolution
     if isinstance(resolution, str):
         resolution = parse_resolution(resolution)
-    labels = model.contract.class_labels if model is not None else ("walk", "drive", "play")
-    return build_shot_specs(
-        placeholders,
-        handles=options.handles,
-        resolution=resolution,
-        class_labels=labels,
-        timeline_resolution=timeline_resolution(timeline),
-    )
-
-
-# 3-4. frames -> media ---------------------------------------------------------------------------
-_UNSAFE = re.compile(r"[^\w.-]+", re.UNICODE)
-
-
-def media_file_name(spec: ShotSpec, profile: CodecProfile) -> str:
-    """Return a file name from the shot's name and id that cannot leave the media folder."""
-    stem = _UNSAFE.sub("_", unicodedata.normalize("NFC", spec.name)).strip("._")[:60] or "shot"
-    return f"{stem}_{spec.shot_id[:8]}{profile.extension}"
-
-
-def _container_metadata(spec: ShotSpec, model: GeneratorModel) -> dict[str, str]:
-    contract = model.contract
-    return {
-        "title": f"{spec.name} - AI-generated previz",
-        "comment": f"AI-generated previz, not camera footage: {contract.model_name} {contract.model_version}, seed {spec.seed}, class {spec.class_label}",
-        "description": "AI-generated placeholder video (trainedAlgorithmicMedia) made by previz-plugin",
-        "ai_generated": "true",
-        "digital_source_type": IPTC_TRAINED_ALGORITHMIC_MEDIA,
-        "model": f"{contract.model_name} {contract.model_version}",
-        "model_sha256": model.sha256,
-        "seed": str(spec.seed),
-        "previz_class": spec.class_label,
-        "previz_shot_id": spec.shot_id,
-        "encoder_tool": f"previz-plugin {__version__}",
+    settings = {
+        "handles": options.handles,
+        "resolution": resolution,
+        "class_labels": model.contract.class_labels,
+        "timeline_resolution": timeline_resolution(timeline),
     }
-
-
-def render_shot(spec: ShotSpec, model: GeneratorModel, media_path: pathlib.Path, profile: CodecProfile, *, burn_in: bool = True, on_frame=None) -> MediaInfo:
-    """Generate, scale, burn in and encode one shot's media (handles included) to media_path, atomically."""
-    burn = BurnIn(shot_name=spec.name, timecode_of=spec.timecode) if burn_in else None
-    synthesizer = FrameSynthesizer(spec.width, spec.height, profile.pix_fmt, burn)
-    chunks = model.generate(spec.class_label, spec.seed, spec.total_frames)
-
-    def counted():
-        for frame in synthesizer.frames(chunks):
-            if on_frame is not None:
-                on_frame()
-            yield frame
-
-    return encode_clip(
-        counted(),
-        media_path,
-        profile=profile,
-        rate=spec.rate,
-        width=spec.width,
-        height=spec.height,
-        start_timecode=spec.timecode(0),
-        metadata=_container_metadata(spec, model),
-        reel_name=f"PREVIZ_{spec.shot_id[:6]}".upper(),
-        expected_frames=spec.total_frames,
-    )
+    specs: list[tuple[Placeholder, ShotSpec]] = []
+    failed: list[FailedShot] = []
+    for placeholder in placeholders:
+        try:
+            specs.append((placeholder, build_shot_spec(placeholder, **settings)))
+        except ShotSpecError as error:
+            failed.append(FailedShot(placeholder.path, placeholder.name, placeholder.kind, str(error.with_shot(placeholder.name))))
+    return specs, failed
 
 
 def _progress_bar(total: int, enabled: bool | None):
@@ -237,8 +220,8 @@ def scan(source: otio.schema.Timeline | PathLike, options: FillOptions | None = 
     timeline, source_path = _load_edit(source, options.adapter_args)
     model = load_model(options.model or sample_model_path())
     placeholders = find_placeholders(timeline, options.kinds)
-    specs = _shot_specs(timeline, placeholders, model, options)
-    return ScanReport(source_path, placeholders, specs, _skipped(timeline, placeholders))
+    pairs, failed = _shot_specs(timeline, placeholders, model, options)
+    return ScanReport(source_path, [p for p, _ in pairs], [spec for _, spec in pairs], _skipped(timeline, placeholders), failed)
 
 
 def _options(options: FillOptions | None, overrides: Mapping[str, Any]) -> FillOptions:
@@ -282,10 +265,17 @@ def fill(
     mark = time.perf_counter()
     model = load_model(options.model or sample_model_path())
     timings["model_load"] = time.perf_counter() - mark
+    # Content credentials: a bad signer setting stops the fill here, before any frame is made, and the
+    # local CA is made once here rather than by several workers at once.
+    can_sign, why_not = signing_available()
+    if can_sign:
+        configured_signer()
+    else:
+        log.warning("clips are not signed (%s); they are marked AI-generated in their metadata only", why_not)
     placeholders = find_placeholders(timeline, options.kinds)
-    specs = _shot_specs(timeline, placeholders, model, options)
+    pairs, failed = _shot_specs(timeline, placeholders, model, options)
     skipped = _skipped(timeline, placeholders)
-    if placeholders:
+    if pairs:
         try:
             media_dir.mkdir(parents=True, exist_ok=True)
         except OSError as error:
@@ -294,25 +284,32 @@ def fill(
             raise UsageError(f"media folder {media_dir} is not writable")
 
     mark = time.perf_counter()
+    jobs = [
+        ShotJob(spec, str(media_dir / media_file_name(spec, profile)), str(model.path), model.sha256, profile.name, options.burn_in)
+        for _, spec in pairs
+    ]
+    with _progress_bar(sum(spec.total_frames for _, spec in pairs), options.progress) as bar:
+        results = run_shots(jobs, workers=options.jobs, engine=options.engine, scheduler=options.scheduler, on_frames=bar.update)
     filled: list[FilledShot] = []
     generated_at = now_utc()
-    with _progress_bar(sum(spec.total_frames for spec in specs), options.progress) as bar:
-        for placeholder, spec in zip(placeholders, specs, strict=True):
-            shot_started = time.perf_counter()
-            media_path = media_dir / media_file_name(spec, profile)
-            try:
-                media = render_shot(spec, model, media_path, profile, burn_in=options.burn_in, on_frame=lambda: bar.update(1))
-                url = media_url(media.path, output_path, options.relative_paths)
-                link_placeholder(placeholder, spec, media, model, url, generated_at)
-            except PrevizError as error:
-                raise error.with_shot(spec.name) from None
-            filled.append(
-                FilledShot(
-                    spec.item_path, spec.name, spec.kind, spec.class_label, spec.seed, spec.frames,
-                    (spec.handle_head, spec.handle_tail), spec.total_frames, rate_text(spec.rate),
-                    spec.timecode(spec.handle_head), str(media.path), media.sha256, round(time.perf_counter() - shot_started, 3),
-                )
+    for (placeholder, spec), result in zip(pairs, results, strict=True):
+        if not result.ok:
+            failed.append(FailedShot(spec.item_path, spec.name, spec.kind, result.error))
+            continue
+        media = MediaInfo(pathlib.Path(result.media_path), result.frames, spec.rate, spec.width, spec.height,
+                          profile.name, spec.timecode(0), result.media_sha256)
+        try:
+            url = media_url(media.path, output_path, options.relative_paths)
+            link_placeholder(placeholder, spec, media, model, url, generated_at)
+        except PrevizError as error:
+            raise error.with_shot(spec.name) from None
+        filled.append(
+            FilledShot(
+                spec.item_path, spec.name, spec.kind, spec.class_label, spec.seed, spec.frames,
+                (spec.handle_head, spec.handle_tail), spec.total_frames, rate_text(spec.rate),
+                spec.timecode(spec.handle_head), str(media.path), media.sha256, result.seconds, result.status == "reused",
             )
+        )
     timings["generate_encode"] = time.perf_counter() - mark
     mark = time.perf_counter()
     if output_path is not None:
@@ -321,4 +318,4 @@ def fill(
     timings["total"] = time.perf_counter() - started
     model_info = {"name": model.contract.model_name, "version": model.contract.model_version, "sha256": model.sha256,
                   "path": str(model.path), "providers": ",".join(model.providers)}
-    return FillReport(source_path, str(output_path) if output_path else None, model_info, filled, skipped, timings, timeline)
+    return FillReport(source_path, str(output_path) if output_path else None, model_info, filled, skipped, timings, failed, timeline)

@@ -106,7 +106,14 @@ def read_timeline(path: str | os.PathLike, **adapter_args: object) -> otio.schem
         except PrevizError as exc:
             raise UsageError(f"rate for {file.name}: {exc.message}") from None
     try:
-        result = otio.adapters.read_from_file(str(file), **adapter_args)
+        # Read the edit as it is: no media linker and no fill-on-read hook (ours included, should a
+        # user have switched it on in the environment) may change it before the fill sees it.
+        reading = {
+            "media_linker_name": otio.media_linker.MediaLinkingPolicy.DoNotLinkMedia,
+            "hook_function_argument_map": {"previz": {"fill": False}},
+            **adapter_args,
+        }
+        result = otio.adapters.read_from_file(str(file), **reading)
     except Exception as exc:  # adapters raise anything (KeyError, ParseError, ...): one line
         detail = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
         raise TimelineError(f"{file}: cannot read it ({type(exc).__name__}: {detail})") from exc

@@ -10,6 +10,16 @@ REPO = pathlib.Path(__file__).resolve().parent.parent
 DATA = pathlib.Path(__file__).resolve().parent / "data"
 
 
+@pytest.fixture(autouse=True)
+def private_config_dir(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> pathlib.Path:
+    """Keep the signing CA a fill makes out of the user's real config folder (workers inherit the env)."""
+    folder = tmp_path_factory.getbasetemp() / "previz-config"
+    monkeypatch.setenv("PREVIZ_CONFIG_DIR", str(folder))
+    for name in ("PREVIZ_C2PA_CERT", "PREVIZ_C2PA_KEY", "PREVIZ_C2PA_ALG", "PREVIZ_C2PA_TSA_URL"):
+        monkeypatch.delenv(name, raising=False)
+    return folder
+
+
 @pytest.fixture(scope="session")
 def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> pathlib.Path:
     """A `tiny` training run folder (a few real WGAN-GP steps)."""

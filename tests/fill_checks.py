@@ -12,6 +12,7 @@ import numpy as np
 import opentimelineio as otio
 
 from previz_plugin import timing
+from previz_plugin.credentials import read_credentials, signing_available
 from previz_plugin.timeline_scan import uses_drop_frame
 from previz_plugin.timing import frames_at, rate_from_float
 
@@ -91,6 +92,10 @@ def check_filled(source: otio.schema.Timeline, filled: otio.schema.Timeline, rep
         drop = uses_drop_frame(source) and rate_exact in (Fraction(30000, 1001), Fraction(60000, 1001))
         assert timecode == timing.timecode(frames_at(start, rate_exact), rate_exact, drop)
         assert container_meta.get("ai_generated") == "true"
+        if signing_available()[0]:
+            credentials = read_credentials(media)
+            assert credentials.valid and credentials.ai_generated, credentials.problems
+            assert credentials.seed == shot.seed and credentials.model["sha256"] == meta["model"]["sha256"]
         assert "trainedAlgorithmicMedia" in container_meta.get("digital_source_type", "")
         # Real moving pictures: consecutive frames differ somewhere, and the picture is not flat.
         assert len(frames) == 1 or max(np.abs(frames[i + 1].astype(int) - frames[i].astype(int)).mean() for i in range(len(frames) - 1)) > 0

@@ -51,7 +51,8 @@ def test_sample_edit_is_filled_frame_exact(sample_copy: pathlib.Path, tiny_model
     # The dissolve between sh030 and sh040 shows 12 frames beyond each cut: handles cover it.
     assert by_kind["missing"].handles[1] >= 12 and by_kind["generator"].handles[0] >= 12
     media_dir = tmp_path / "out" / "filled_media"
-    assert sorted(p.name for p in media_dir.iterdir()) == sorted(pathlib.Path(s.media_path).name for s in report.filled)
+    assert sorted(p.name for p in media_dir.glob("*.mp4")) == sorted(pathlib.Path(s.media_path).name for s in report.filled)
+    assert sorted(p.name for p in media_dir.glob("*.json")) == sorted(pathlib.Path(s.media_path).name + ".json" for s in report.filled)
     assert not [p for p in output.parent.rglob("*") if "partial" in p.name]
 
     # Filling the filled edit again fills nothing new.
@@ -97,7 +98,7 @@ def test_hostile_names_stay_inside_the_media_dir(name: str, tiny_model: pathlib.
     report = fill(timeline, tmp_path / "out.otio", model=tiny_model, resolution=SMALL, media_dir=media_dir, handles=1, progress=False)
     media = pathlib.Path(report.filled[0].media_path).resolve()
     assert media.parent == media_dir.resolve()
-    assert [p.name for p in media_dir.iterdir()] == [media.name]
+    assert sorted(p.name for p in media_dir.iterdir()) == [media.name, media.name + ".json"]
     filled = otio.adapters.read_from_file(str(tmp_path / "out.otio"))
     assert filled.tracks[0][0].name == name
 

@@ -1,0 +1,298 @@
+"""Shots -> media, many at once: idempotent shot jobs with sidecars, run here, in a process pool, or on Dask.
+
+Each shot's work is a pure function of its spec, the model and the delivery settings. The media is written
+atomically (encode.py), then a sidecar `<media>.json` records the job hash, the model sha256, the frame
+count and the media's checksum. A rerun skips every shot whose sidecar matches and whose media still has
+that checksum, and regenerates only what is missing or stale: a crash or `kill -9` at any moment costs at
+most the shots that were in flight. A per-shot lock file keeps two fills sharing a media folder from
+making the same shot at once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import pathlib
+import secrets
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from . import __version__
+from .errors import PrevizError, UsageError
+from .shot_spec import ShotSpec
+
+SIDECAR_FORMAT = "previz-sidecar-1"
+ENGINES = ("local", "dask")
+
+
+@dataclass(frozen=True)
+class ShotJob:
+    """Everything a worker needs to make one shot's media; JSON-safe, so any scheduler can carry it."""
+
+    spec: ShotSpec
+    media_path: str
+    model_path: str
+    model_sha256: str
+    codec: str = "h264"
+    burn_in: bool = True
+
+    def job_hash(self) -> str:
+        """Return what decides the media's bytes: spec, model, codec and burn-in (not the paths)."""
+        from .credentials import signing_available
+
+        # A clip made before signing was possible is stale once it is: it must be remade and signed.
+        identity = {"spec": self.spec.spec_hash(), "model": self.model_sha256, "codec": self.codec, "burn_in": self.burn_in,
+                    "signed": signing_available()[0]}
+        return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"format": "previz-shot-job-1", "spec": self.spec.to_dict(), "media_path": self.media_path,
+                "model_path": self.model_path, "model_sha256": self.model_sha256, "codec": self.codec, "burn_in": self.burn_in}
+
+    @classmethod
+    def from_dict(cls, data: Any) -> ShotJob:
+        if not isinstance(data, dict) or data.get("format") != "previz-shot-job-1":
+            raise UsageError("not a previz shot job (format previz-shot-job-1 expected)")
+        try:
+            return cls(ShotSpec.from_dict(data["spec"]), str(data["media_path"]), str(data["model_path"]),
+                       str(data["model_sha256"]), str(data["codec"]), bool(data["burn_in"]))
+        except KeyError as missing:
+            raise UsageError(f"shot job is missing {missing}") from None
+
+
+@dataclass(frozen=True)
+class ShotResult:
+    """How one shot ended: made, reused from a matching sidecar, or failed (with the one-line reason)."""
+
+    shot_id: str
+    name: str
+    media_path: str
+    status: str  # "made" | "reused" | "failed"
+    frames: int = 0
+    media_sha256: str = ""
+    seconds: float = 0.0
+    error: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.status != "failed"
+
+
+def sidecar_path(media_path: str | os.PathLike) -> pathlib.Path:
+    return pathlib.Path(f"{os.fspath(media_path)}.json")
+
+
+def _file_sha256(path: pathlib.Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def finished_result(job: ShotJob, verify_checksum: bool = True) -> ShotResult | None:
+    """Return the result recorded for this job if its sidecar matches and its media is intact, else None."""
+    sidecar, media = sidecar_path(job.media_path), pathlib.Path(job.media_path)
+    try:
+        record = json.loads(sidecar.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(record, dict) or record.get("format") != SIDECAR_FORMAT or record.get("job_hash") != job.job_hash():
+        return None
+    if record.get("frames") != job.spec.total_frames or not media.is_file():
+        return None
+    if verify_checksum and _file_sha256(media) != record.get("media_sha256"):
+        return None
+    return ShotResult(job.spec.shot_id, job.spec.name, job.media_path, "reused", job.spec.total_frames, record["media_sha256"])
+
+
+def _write_sidecar(job: ShotJob, result: ShotResult) -> None:
+    sidecar = sidecar_path(job.media_path)
+    record = {
+        "format": SIDECAR_FORMAT,
+        "job_hash": job.job_hash(),
+        "spec_hash": job.spec.spec_hash(),
+        "model_sha256": job.model_sha256,
+        "codec": job.codec,
+        "burn_in": job.burn_in,
+        "frames": result.frames,
+        "media": pathlib.Path(job.media_path).name,
+        "media_sha256": result.media_sha256,
+        "spec": job.spec.to_dict(),
+        "tool": f"previz-plugin {__version__}",
+        "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    temporary = sidecar.with_name(f".{sidecar.name}.{secrets.token_hex(4)}.partial")
+    try:
+        with open(temporary, "w", encoding="utf-8") as handle:
+            json.dump(record, handle, indent=2, sort_keys=True)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, sidecar)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def _shot_lock(media_path: str) -> Iterator[None]:
+    """Hold an exclusive lock on the shot while it is made: a second fill waits, then reuses the result."""
+    lock_path = pathlib.Path(f"{media_path}.lock")
+    with open(lock_path, "a+") as handle:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+    with contextlib.suppress(OSError):
+        lock_path.unlink()
+
+
+def _remove_leftovers(media: pathlib.Path) -> None:
+    """Delete temporary files a killed run left for this shot (encode, signing, sidecar temps).
+
+    Only called under the shot's lock: no live writer can own them then.
+    """
+    for leftover in media.parent.glob(f".{media.name}.*"):
+        with contextlib.suppress(OSError):
+            leftover.unlink()
+
+
+_MODELS: dict[tuple[str, str], Any] = {}
+
+
+def _model_for(job: ShotJob):
+    """Load each model once per process (workers run many shots)."""
+    from .errors import ModelError
+    from .model_runtime import load_model
+
+    key = (job.model_path, job.model_sha256)
+    if key not in _MODELS:
+        model = load_model(job.model_path)
+        if model.sha256 != job.model_sha256:
+            raise ModelError(f"model {job.model_path} changed since the fill started (sha256 {model.sha256[:12]}, expected {job.model_sha256[:12]})")
+        _MODELS[key] = model
+    return _MODELS[key]
+
+
+def run_shot(job: ShotJob, on_frame: Callable[[], None] | None = None) -> ShotResult:
+    """Make one shot's media and sidecar unless a matching sidecar says it is done; never raises PrevizError."""
+    from .encode import codec_profile
+    from .render import render_shot
+
+    started = time.perf_counter()
+    spec = job.spec
+    try:
+        done = finished_result(job)
+        if done is not None:
+            return done
+        with _shot_lock(job.media_path):
+            done = finished_result(job)  # another fill may have finished it while we waited
+            if done is not None:
+                return done
+            sidecar_path(job.media_path).unlink(missing_ok=True)  # stale: it must not vouch for new media
+            _remove_leftovers(pathlib.Path(job.media_path))
+            media = render_shot(spec, _model_for(job), pathlib.Path(job.media_path), codec_profile(job.codec),
+                                burn_in=job.burn_in, on_frame=on_frame)
+            result = ShotResult(spec.shot_id, spec.name, job.media_path, "made", media.frames, media.sha256,
+                                round(time.perf_counter() - started, 3))
+            _write_sidecar(job, result)
+            return result
+    except PrevizError as error:
+        return ShotResult(spec.shot_id, spec.name, job.media_path, "failed", error=str(error.with_shot(spec.name)),
+                          seconds=round(time.perf_counter() - started, 3))
+    except OSError as error:
+        return ShotResult(spec.shot_id, spec.name, job.media_path, "failed", error=f"{spec.name}: {error}",
+                          seconds=round(time.perf_counter() - started, 3))
+
+
+def _run_job_dict(job: dict[str, Any]) -> dict[str, Any]:
+    """Process-pool and Dask entry point: plain dicts in and out, so nothing but data crosses processes."""
+    return asdict(run_shot(ShotJob.from_dict(job)))
+
+
+def run_shots(
+    jobs: Sequence[ShotJob],
+    *,
+    workers: int = 1,
+    engine: str = "local",
+    scheduler: str | None = None,
+    on_frames: Callable[[int], None] | None = None,
+    on_result: Callable[[ShotResult], None] | None = None,
+) -> list[ShotResult]:
+    """Run every job and return their results in the jobs' order; one failing shot never stops the others."""
+    if engine not in ENGINES:
+        raise UsageError(f"unknown engine {engine!r}; choose one of {', '.join(ENGINES)}")
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise UsageError(f"jobs must be a whole number >= 1, got {workers!r}")
+    if engine == "dask":
+        from .dask_engine import run_on_dask
+
+        results = run_on_dask([job.to_dict() for job in jobs], workers=workers, scheduler=scheduler, on_result=on_result)
+        return [ShotResult(**result) for result in results]
+    if workers == 1 or len(jobs) <= 1:
+        results = []
+        for job in jobs:
+            result = run_shot(job, on_frame=(lambda: on_frames(1)) if on_frames else None)
+            if on_frames and result.status == "reused":
+                on_frames(job.spec.total_frames)
+            results.append(result)
+            if on_result:
+                on_result(result)
+        return results
+    return _run_in_pool(jobs, workers, on_frames, on_result)
+
+
+def _run_in_pool(jobs: Sequence[ShotJob], workers: int, on_frames, on_result) -> list[ShotResult]:
+    import concurrent.futures
+    import multiprocessing
+
+    # spawn, not fork: onnxruntime's and FFmpeg's threads do not survive a fork.
+    context = multiprocessing.get_context("spawn")
+    results: dict[int, ShotResult] = {}
+    with concurrent.futures.ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        futures = {pool.submit(_run_job_dict, job.to_dict()): index for index, job in enumerate(jobs)}
+        try:
+            for future in concurrent.futures.as_completed(futures):
+                index = futures[future]
+                job = jobs[index]
+                try:
+                    result = ShotResult(**future.result())
+                except Exception as error:  # a worker that died (killed, out of memory) fails only its shot
+                    result = ShotResult(job.spec.shot_id, job.spec.name, job.media_path, "failed",
+                                        error=f"{job.spec.name}: worker died ({type(error).__name__}: {error})")
+                results[index] = result
+                if on_frames:
+                    on_frames(job.spec.total_frames)
+                if on_result:
+                    on_result(result)
+        except KeyboardInterrupt:
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
+    return [results[index] for index in range(len(jobs))]
+
+
+def load_job_file(path: str | os.PathLike) -> ShotJob:
+    """Return the shot job in a SPEC.json file (as `previz render-shot` and farm tasks take it)."""
+    try:
+        data = json.loads(pathlib.Path(path).read_text(encoding="utf-8"))
+    except OSError as error:
+        raise UsageError(f"cannot read shot job {path}: {error.strerror}") from None
+    except ValueError as error:
+        raise UsageError(f"shot job {path} is not JSON: {error}") from None
+    return ShotJob.from_dict(data)
+
+
+def write_job_files(jobs: Iterable[ShotJob], folder: pathlib.Path) -> list[pathlib.Path]:
+    """Write one SPEC.json per job into folder; return their paths in order."""
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for index, job in enumerate(jobs):
+        path = folder / f"shot_{index:04d}_{job.spec.shot_id}.json"
+        path.write_text(json.dumps(job.to_dict(), indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        paths.append(path)
+    return paths

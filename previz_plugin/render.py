@@ -1,0 +1,79 @@
+"""One shot -> its media file: generate the frames, scale and burn them in, encode them, all in one stream.
+
+Memory stays bounded by the model's chunk whatever the shot's length: frames flow from the runtime through
+synthesis into the encoder one chunk at a time.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import pathlib
+import re
+import unicodedata
+from collections.abc import Callable
+
+from . import __version__
+from .credentials import Provenance, sign_media, signing_available
+from .encode import CodecProfile, MediaInfo, encode_clip
+from .frame_synthesis import BurnIn, FrameSynthesizer
+from .model_runtime import GeneratorModel
+from .shot_spec import ShotSpec
+from .write_back import IPTC_TRAINED_ALGORITHMIC_MEDIA
+
+_UNSAFE = re.compile(r"[^\w.-]+", re.UNICODE)
+
+
+def media_file_name(spec: ShotSpec, profile: CodecProfile) -> str:
+    """Return a file name from the shot's name and id that cannot leave the media folder."""
+    stem = _UNSAFE.sub("_", unicodedata.normalize("NFC", spec.name)).strip("._")[:60] or "shot"
+    return f"{stem}_{spec.shot_id[:8]}{profile.extension}"
+
+
+def _container_metadata(spec: ShotSpec, model: GeneratorModel) -> dict[str, str]:
+    contract = model.contract
+    return {
+        "title": f"{spec.name} - AI-generated previz",
+        "comment": f"AI-generated previz, not camera footage: {contract.model_name} {contract.model_version}, seed {spec.seed}, class {spec.class_label}",
+        "description": "AI-generated placeholder video (trainedAlgorithmicMedia) made by previz-plugin",
+        "ai_generated": "true",
+        "digital_source_type": IPTC_TRAINED_ALGORITHMIC_MEDIA,
+        "model": f"{contract.model_name} {contract.model_version}",
+        "model_sha256": model.sha256,
+        "seed": str(spec.seed),
+        "previz_class": spec.class_label,
+        "previz_shot_id": spec.shot_id,
+        "encoder_tool": f"previz-plugin {__version__}",
+    }
+
+
+def render_shot(spec: ShotSpec, model: GeneratorModel, media_path: pathlib.Path, profile: CodecProfile, *, burn_in: bool = True, on_frame: Callable[[], None] | None = None) -> MediaInfo:
+    """Generate, scale, burn in and encode one shot's media (handles included) to media_path, atomically."""
+    burn = BurnIn(shot_name=spec.name, timecode_of=spec.timecode) if burn_in else None
+    synthesizer = FrameSynthesizer(spec.width, spec.height, profile.pix_fmt, burn)
+    chunks = model.generate(spec.class_label, spec.seed, spec.total_frames)
+
+    def counted():
+        for frame in synthesizer.frames(chunks):
+            if on_frame is not None:
+                on_frame()
+            yield frame
+
+    media = encode_clip(
+        counted(),
+        media_path,
+        profile=profile,
+        rate=spec.rate,
+        width=spec.width,
+        height=spec.height,
+        start_timecode=spec.timecode(0),
+        metadata=_container_metadata(spec, model),
+        reel_name=f"PREVIZ_{spec.shot_id[:6]}".upper(),
+        expected_frames=spec.total_frames,
+    )
+    if not signing_available()[0]:
+        return media
+    # Sign last: the manifest's hash binds the finished file, so nothing may rewrite it afterwards.
+    contract = model.contract
+    provenance = Provenance(contract.model_name, contract.model_version, model.sha256, spec.seed,
+                            spec.class_label, spec.name, __version__)
+    return dataclasses.replace(media, sha256=sign_media(media.path, provenance))
