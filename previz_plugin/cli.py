@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import sys
@@ -142,7 +143,10 @@ def _fill_options(args: argparse.Namespace):
 def _cmd_fill(args: argparse.Namespace) -> int:
     from .pipeline import fill
 
-    report = fill(args.input, args.output, _fill_options(args))
+    options = _fill_options(args)
+    if args.run is _cmd_assemble:
+        options = dataclasses.replace(options, assemble_only=True)
+    report = fill(args.input, args.output, options)
     code = EXIT_PARTIAL if report.partial else EXIT_OK
     if args.json:
         _print_json(report.to_dict())
@@ -158,6 +162,37 @@ def _cmd_fill(args: argparse.Namespace) -> int:
     print(f"wrote {report.output}: {len(report.filled)} shot(s) filled, {len(report.failed)} failed, "
           f"in {report.timings['total']:.1f} s with {report.model['name']} on {report.model['providers']}")
     return code
+
+
+def _cmd_render_shot(args: argparse.Namespace) -> int:
+    from .batch import load_job_file, run_shot
+
+    job = load_job_file(args.spec)
+    total = job.spec.total_frames
+    step = max(1, total // 10)
+    counter = {"frames": 0}
+
+    def on_frame() -> None:
+        # Farm schedulers read plain lines, not a bar.
+        counter["frames"] += 1
+        if not args.json and (counter["frames"] % step == 0 or counter["frames"] == total):
+            print(f"progress {counter['frames']}/{total} frames ({100 * counter['frames'] // total}%)", flush=True)
+
+    if not args.json:
+        print(f"render-shot {job.spec.name!r}: {total} frames -> {job.media_path}", flush=True)
+    result = run_shot(job, on_frame=on_frame)
+    if args.json:
+        _print_json(vars(result))
+    elif result.ok:
+        print(f"{result.status} {job.media_path} ({result.frames} frames, sha256 {result.media_sha256[:12]})")
+    if not result.ok:
+        print(f"previz: error: {result.error}", file=sys.stderr)
+        return EXIT_PARTIAL
+    return EXIT_OK
+
+
+def _cmd_assemble(args: argparse.Namespace) -> int:
+    return _cmd_fill(args)
 
 
 def _cmd_scan(args: argparse.Namespace) -> int:
@@ -205,6 +240,20 @@ def build_parser() -> argparse.ArgumentParser:
     fill.add_argument("--engine", choices=("local", "dask"), help="where shots run: this machine (default) or a Dask cluster")
     fill.add_argument("--scheduler", help="Dask scheduler address tcp://HOST:PORT (default: start a local cluster)")
     fill.set_defaults(run=_cmd_fill)
+
+    assemble = commands.add_parser("assemble", help="link media already rendered by render-shot tasks into the edit")
+    _add_shot_options(assemble)
+    assemble.add_argument("-o", "--output", required=True, help="filled edit to write")
+    assemble.add_argument("--media-dir", help="folder the shots were rendered into")
+    assemble.add_argument("--codec", default="h264", help="the codec the shots were rendered with")
+    assemble.add_argument("--no-burn-in", dest="burn_in", action="store_false")
+    assemble.add_argument("--relative-paths", action="store_true")
+    assemble.set_defaults(run=_cmd_assemble)
+
+    render_shot = commands.add_parser("render-shot", help="render one shot from its SPEC.json (for farm schedulers)")
+    render_shot.add_argument("spec", help="a shot job written by export-job")
+    render_shot.add_argument("--json", action="store_true")
+    render_shot.set_defaults(run=_cmd_render_shot)
 
     scan = commands.add_parser("scan", help="list an edit's placeholders and their shot specs; nothing is generated")
     _add_shot_options(scan)

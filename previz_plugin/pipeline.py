@@ -19,11 +19,11 @@ from typing import Any
 import opentimelineio as otio
 
 from . import __version__
-from .batch import ShotJob, run_shots
+from .batch import ShotJob, ShotResult, finished_result, run_shots
 from .bundled import sample_model_path
 from .credentials import configured_signer, signing_available
 from .encode import MediaInfo, codec_profile
-from .errors import PrevizError, ShotSpecError, UsageError
+from .errors import PrevizError, ShotSpecError, TimelineError, UsageError
 from .model_runtime import GeneratorModel, load_model
 from .render import media_file_name
 from .shot_spec import ShotSpec, build_shot_spec, parse_resolution, timeline_resolution
@@ -52,6 +52,7 @@ class FillOptions:
     jobs: int = 1  # shots made at once
     engine: str = "local"  # "local" (this machine) or "dask"
     scheduler: str | None = None  # Dask scheduler address; None starts a local cluster
+    assemble_only: bool = False  # link media a farm already rendered (matching sidecars); render nothing
     adapter_args: Mapping[str, Any] = field(default_factory=dict)
 
 
@@ -160,8 +161,25 @@ def _check_output(output: pathlib.Path, source_path: str | None) -> None:
         raise UsageError(f"output folder {folder} does not exist")
     if not os.access(folder, os.W_OK):
         raise UsageError(f"output folder {folder} is not writable")
-    if output.is_dir():
+    if output.is_dir() and output.suffix.lower() != ".otiod":
         raise UsageError(f"output {output} is a folder")
+
+
+def _check_format_holds(timeline: otio.schema.Timeline, output: pathlib.Path) -> None:
+    """Write the unfilled edit once to a scratch file, so a format that cannot hold it fails before any compute.
+
+    Only for formats whose limits are about the edit's shape (EDL: one video track; FCP X: whole rates),
+    which filling does not change; other writers judge references, which filling does change.
+    """
+    import tempfile
+
+    if output.suffix.lower() not in (".edl", ".fcpxml"):
+        return
+    with tempfile.TemporaryDirectory(prefix="previz-check-") as scratch:
+        try:
+            write_timeline(timeline, pathlib.Path(scratch) / output.name)
+        except TimelineError as error:
+            raise TimelineError(f"{output.suffix} cannot hold this edit: {error.message}") from None
 
 
 def _skipped(timeline: otio.schema.Timeline, chosen: list[Placeholder]) -> list[SkippedItem]:
@@ -205,6 +223,11 @@ def _shot_specs(
         except ShotSpecError as error:
             failed.append(FailedShot(placeholder.path, placeholder.name, placeholder.kind, str(error.with_shot(placeholder.name))))
     return specs, failed
+
+
+def _not_rendered(job: ShotJob) -> ShotResult:
+    return ShotResult(job.spec.shot_id, job.spec.name, job.media_path, "failed",
+                      error=f"{job.spec.name}: not rendered (no matching sidecar beside {job.media_path}); run its render-shot task")
 
 
 def _progress_bar(total: int, enabled: bool | None):
@@ -253,6 +276,7 @@ def fill(
     output_path = pathlib.Path(output) if output is not None else None
     if output_path is not None:
         _check_output(output_path, source_path)
+        _check_format_holds(timeline, output_path)
     if options.media_dir is not None:
         media_dir = pathlib.Path(options.media_dir)
     elif output_path is not None:
@@ -288,8 +312,11 @@ def fill(
         ShotJob(spec, str(media_dir / media_file_name(spec, profile)), str(model.path), model.sha256, profile.name, options.burn_in)
         for _, spec in pairs
     ]
-    with _progress_bar(sum(spec.total_frames for _, spec in pairs), options.progress) as bar:
-        results = run_shots(jobs, workers=options.jobs, engine=options.engine, scheduler=options.scheduler, on_frames=bar.update)
+    if options.assemble_only:
+        results = [finished_result(job) or _not_rendered(job) for job in jobs]
+    else:
+        with _progress_bar(sum(spec.total_frames for _, spec in pairs), options.progress) as bar:
+            results = run_shots(jobs, workers=options.jobs, engine=options.engine, scheduler=options.scheduler, on_frames=bar.update)
     filled: list[FilledShot] = []
     generated_at = now_utc()
     for (placeholder, spec), result in zip(pairs, results, strict=True):

@@ -67,7 +67,7 @@ def render_shot(spec: ShotSpec, model: GeneratorModel, media_path: pathlib.Path,
         height=spec.height,
         start_timecode=spec.timecode(0),
         metadata=_container_metadata(spec, model),
-        reel_name=f"PREVIZ_{spec.shot_id[:6]}".upper(),
+        reel_name=f"PV{spec.shot_id[:6].upper()}",  # the same reel the EDL writer gives the clip
         expected_frames=spec.total_frames,
     )
     if not signing_available()[0]:

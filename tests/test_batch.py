@@ -163,3 +163,42 @@ def test_shot_job_json_round_trip(tiny_model: pathlib.Path, tmp_path: pathlib.Pa
     with pytest.raises(Exception, match="not a previz shot job"):
         path.write_text("{}")
         load_job_file(path)
+
+
+def test_render_shot_then_assemble(tiny_model: pathlib.Path, tmp_path: pathlib.Path) -> None:
+    from previz_plugin.batch import write_job_files
+    from previz_plugin.encode import codec_profile
+    from previz_plugin.model_runtime import load_model
+    from previz_plugin.pipeline import scan
+    from previz_plugin.render import media_file_name
+
+    edit = tmp_path / "edit.otio"
+    timeline = _edit(3)
+    otio.adapters.write_to_file(timeline, str(edit))
+    media = tmp_path / "media"
+    media.mkdir()
+    options = ["--model", str(tiny_model), "--resolution", "64x36", "--handles", "1", "--media-dir", str(media)]
+    previz = [sys.executable, "-m", "previz_plugin"]
+    early = subprocess.run([*previz, "assemble", str(edit), "-o", str(tmp_path / "early.otio"), *options, "--json"],
+                           capture_output=True, text=True, cwd=REPO)
+    assert early.returncode == EXIT_PARTIAL
+    assert all("not rendered" in f["error"] for f in json.loads(early.stdout)["failed"])
+
+    sha = load_model(tiny_model).sha256
+    specs = scan(edit, model=tiny_model, resolution="64x36", handles=1).specs
+    profile = codec_profile("h264")
+    jobs = [ShotJob(spec, str(media / media_file_name(spec, profile)), str(tiny_model), sha) for spec in specs]
+    for spec_file in write_job_files(jobs, tmp_path / "shots"):
+        rendered = subprocess.run([*previz, "render-shot", str(spec_file)], capture_output=True, text=True, cwd=REPO)
+        assert rendered.returncode == 0, rendered.stderr
+        assert "progress" in rendered.stdout and rendered.stdout.strip().splitlines()[-1].startswith("made ")
+    again = subprocess.run([*previz, "render-shot", str(spec_file)], capture_output=True, text=True, cwd=REPO)
+    assert again.stdout.strip().splitlines()[-1].startswith("reused ")
+
+    output = tmp_path / "assembled.otio"
+    done = subprocess.run([*previz, "assemble", str(edit), "-o", str(output), *options, "--json"], capture_output=True, text=True, cwd=REPO)
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert len(report["filled"]) == 3 and all(shot["reused"] for shot in report["filled"])
+    filled = otio.adapters.read_from_file(str(output))
+    assert all(isinstance(clip.media_reference, otio.schema.ExternalReference) for clip in filled.tracks[0])

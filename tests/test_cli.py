@@ -129,3 +129,14 @@ def test_console_script_exit_code_in_a_subprocess(workdir: pathlib.Path) -> None
                             capture_output=True, text=True)
     assert result.returncode == EXIT_BAD_INPUT
     assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+
+
+def test_a_format_that_cannot_hold_the_edit_fails_before_any_compute(workdir: pathlib.Path, tiny_model: pathlib.Path, capsys) -> None:
+    import importlib.util
+
+    if importlib.util.find_spec("otio_cmx3600_adapter") is None:
+        pytest.skip("the EDL adapter (formats extra) is not installed")
+    output = workdir / "out.edl"
+    code, out, err = _run(capsys, "fill", str(workdir / "edit.otio"), "-o", str(output), "--model", str(tiny_model))
+    _assert_one_error_line(code, err, ".edl cannot hold this edit")
+    assert not output.exists() and not (workdir / "out_media").exists()
