@@ -132,7 +132,7 @@ def _fill_options(args: argparse.Namespace):
               "adapter_args": {"rate": args.edl_rate} if args.edl_rate else {}}
     if kinds is not None:
         values["kinds"] = kinds
-    for name in ("media_dir", "codec", "burn_in", "relative_paths", "jobs", "engine", "scheduler"):
+    for name in ("media_dir", "codec", "burn_in", "relative_paths", "jobs", "engine", "scheduler", "contact_sheet"):
         if hasattr(args, name):
             values[name] = getattr(args, name)
     if hasattr(args, "json"):
@@ -159,6 +159,8 @@ def _cmd_fill(args: argparse.Namespace) -> int:
         print(f"skipped {item.name!r}: {item.reason}")
     for failure in report.failed:
         print(f"previz: error: {failure.error}", file=sys.stderr)
+    if report.contact_sheet:
+        print(f"contact sheet: {report.contact_sheet}")
     print(f"wrote {report.output}: {len(report.filled)} shot(s) filled, {len(report.failed)} failed, "
           f"in {report.timings['total']:.1f} s with {report.model['name']} on {report.model['providers']}")
     return code
@@ -193,6 +195,27 @@ def _cmd_render_shot(args: argparse.Namespace) -> int:
 
 def _cmd_assemble(args: argparse.Namespace) -> int:
     return _cmd_fill(args)
+
+
+def _cmd_export_job(args: argparse.Namespace) -> int:
+    import shlex
+
+    from .farm_job import export_openjd_job
+
+    export = export_openjd_job(args.input, args.job_dir, _fill_options(args), output=args.output,
+                               previz_command=args.previz_command)
+    code = EXIT_PARTIAL if export.partial else EXIT_OK
+    if args.json:
+        _print_json(export.to_dict())
+        return code
+    for item in export.skipped:
+        print(f"skipped {item.name!r}: {item.reason}")
+    for failure in export.failed:
+        print(f"previz: error: {failure.error} (left out of the job)", file=sys.stderr)
+    print(f"wrote {export.template}: {export.shots} render-shot task(s) in {export.job_dir / 'shots'}, "
+          f"then assemble -> {export.output}")
+    print(f"run it here with: openjd run {shlex.quote(str(export.template))}")
+    return code
 
 
 def _cmd_scan(args: argparse.Namespace) -> int:
@@ -236,6 +259,7 @@ def build_parser() -> argparse.ArgumentParser:
     fill.add_argument("--codec", default="h264", help="h264 (MP4), prores (ProRes 422 Proxy, MOV), prores-lt, dnxhr (DNxHR LB, MOV)")
     fill.add_argument("--no-burn-in", dest="burn_in", action="store_false", help="no visible AI-GENERATED label and timecode")
     fill.add_argument("--relative-paths", action="store_true", help="link media by paths relative to the output edit")
+    fill.add_argument("--contact-sheet", help="also write a PNG with a row of frames per filled shot")
     fill.add_argument("--jobs", type=int, help="shots made at once (default 1)")
     fill.add_argument("--engine", choices=("local", "dask"), help="where shots run: this machine (default) or a Dask cluster")
     fill.add_argument("--scheduler", help="Dask scheduler address tcp://HOST:PORT (default: start a local cluster)")
@@ -254,6 +278,19 @@ def build_parser() -> argparse.ArgumentParser:
     render_shot.add_argument("spec", help="a shot job written by export-job")
     render_shot.add_argument("--json", action="store_true")
     render_shot.set_defaults(run=_cmd_render_shot)
+
+    export_job = commands.add_parser("export-job", help="write a render-farm job: one SPEC.json per shot and a job template")
+    _add_shot_options(export_job)
+    export_job.add_argument("--format", choices=("openjd",), default="openjd", help="job format: openjd (Open Job Description, the default)")
+    export_job.add_argument("-o", "--job-dir", required=True, help="folder for template.json and shots/, on storage the farm sees")
+    export_job.add_argument("--output", help="filled edit the assemble step writes (default: JOB_DIR/<edit stem>_filled.otio)")
+    export_job.add_argument("--media-dir", help="folder the shots render into (default: <output stem>_media beside the output)")
+    export_job.add_argument("--codec", default="h264", help="h264 (MP4), prores (ProRes 422 Proxy, MOV), prores-lt, dnxhr (DNxHR LB, MOV)")
+    export_job.add_argument("--no-burn-in", dest="burn_in", action="store_false", help="no visible AI-GENERATED label and timecode")
+    export_job.add_argument("--relative-paths", action="store_true", help="link media by paths relative to the output edit")
+    export_job.add_argument("--previz-command", default="previz",
+                            help="how workers start previz, the template's PrevizCommand default (e.g. '/shared/venv/bin/python -m previz_plugin')")
+    export_job.set_defaults(run=_cmd_export_job)
 
     scan = commands.add_parser("scan", help="list an edit's placeholders and their shot specs; nothing is generated")
     _add_shot_options(scan)

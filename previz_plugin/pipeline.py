@@ -21,6 +21,7 @@ import opentimelineio as otio
 from . import __version__
 from .batch import ShotJob, ShotResult, finished_result, run_shots
 from .bundled import sample_model_path
+from .contact_sheet import write_contact_sheet
 from .credentials import configured_signer, signing_available
 from .encode import MediaInfo, codec_profile
 from .errors import PrevizError, ShotSpecError, TimelineError, UsageError
@@ -52,6 +53,7 @@ class FillOptions:
     jobs: int = 1  # shots made at once
     engine: str = "local"  # "local" (this machine) or "dask"
     scheduler: str | None = None  # Dask scheduler address; None starts a local cluster
+    contact_sheet: PathLike | None = None  # a PNG with a row of frames per filled shot
     assemble_only: bool = False  # link media a farm already rendered (matching sidecars); render nothing
     adapter_args: Mapping[str, Any] = field(default_factory=dict)
 
@@ -101,6 +103,7 @@ class FillReport:
     timings: dict[str, float]
     failed: list[FailedShot] = field(default_factory=list)
     timeline: otio.schema.Timeline | None = None
+    contact_sheet: str | None = None
 
     @property
     def partial(self) -> bool:
@@ -115,6 +118,7 @@ class FillReport:
             "skipped": [vars(item) | {"item_path": list(item.item_path)} for item in self.skipped],
             "failed": [vars(item) | {"item_path": list(item.item_path)} for item in self.failed],
             "partial": self.partial,
+            "contact_sheet": self.contact_sheet,
             "timings": {key: round(value, 3) for key, value in self.timings.items()},
             "tool": f"previz-plugin {__version__}",
         }
@@ -286,6 +290,10 @@ def fill(
     if options.relative_paths and output_path is None:
         raise UsageError("relative_paths needs an output path to be relative to")
     profile = codec_profile(options.codec)
+    if options.contact_sheet is not None:
+        sheet = pathlib.Path(options.contact_sheet)
+        if sheet.suffix.lower() != ".png" or not sheet.parent.is_dir():
+            raise UsageError(f"contact sheet {sheet} must be a .png in an existing folder")
     mark = time.perf_counter()
     model = load_model(options.model or sample_model_path())
     timings["model_load"] = time.perf_counter() - mark
@@ -342,7 +350,11 @@ def fill(
     if output_path is not None:
         write_timeline(timeline, output_path)
     timings["write"] = time.perf_counter() - mark
+    contact_sheet = None
+    if options.contact_sheet is not None:
+        contact_sheet = str(write_contact_sheet(options.contact_sheet, filled))
     timings["total"] = time.perf_counter() - started
     model_info = {"name": model.contract.model_name, "version": model.contract.model_version, "sha256": model.sha256,
                   "path": str(model.path), "providers": ",".join(model.providers)}
-    return FillReport(source_path, str(output_path) if output_path else None, model_info, filled, skipped, timings, failed, timeline)
+    return FillReport(source_path, str(output_path) if output_path else None, model_info, filled, skipped, timings, failed,
+                      timeline, contact_sheet)

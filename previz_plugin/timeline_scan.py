@@ -288,7 +288,9 @@ class _Scanner:
             return
         number = ".".join(str(index + 1) for index in path[1:])
         noun = "gap" if kind == "gap" else "clip"
-        name = item.name if item.name.strip() else f"{where.track_name} {noun} {number}"
+        # An unnamed gap is often labelled by its marker (the shot code an editor typed on it).
+        marker_names = [m.name.strip() for m in item.markers if m.name.strip()]
+        name = item.name if item.name.strip() else marker_names[0] if marker_names else f"{where.track_name} {noun} {number}"
         try:
             rate = rate_from_float(_trimmed_range(item).duration.rate)
         except PrevizError as exc:

@@ -10,6 +10,7 @@ import urllib.parse
 import urllib.request
 from fractions import Fraction
 
+import numpy as np
 import opentimelineio as otio
 import pytest
 from fill_checks import _items_by_path, check_filled
@@ -129,3 +130,17 @@ def test_torch_is_never_imported_by_the_fill_path(sample_copy: pathlib.Path, tin
     plain = subprocess.run([sys.executable, "-c", "import sys, previz_plugin.pipeline; print('torch' in sys.modules)"],
                            capture_output=True, text=True, cwd=REPO)
     assert plain.stdout.strip() == "False"
+
+
+def test_contact_sheet_shows_a_row_per_filled_shot(sample_copy: pathlib.Path, tiny_model: pathlib.Path, tmp_path: pathlib.Path) -> None:
+    from PIL import Image
+
+    sheet = tmp_path / "sheet.png"
+    report = fill(sample_copy, tmp_path / "f.otio", model=tiny_model, resolution=SMALL, progress=False, contact_sheet=sheet)
+    assert report.to_dict()["contact_sheet"] == str(sheet)
+    image = np.asarray(Image.open(sheet).convert("RGB"))
+    assert image.shape[0] > 4 * 100 and image.shape[1] > 1000
+    # Each row holds decoded frames: the thumbnail area is not the flat background.
+    assert image[40:, 300:].std() > 5
+    with pytest.raises(Exception, match="must be a .png"):
+        fill(sample_copy, tmp_path / "g.otio", model=tiny_model, resolution=SMALL, progress=False, contact_sheet=tmp_path / "sheet.jpg")
