@@ -232,8 +232,16 @@ def run_shots(
     if engine == "dask":
         from .dask_engine import run_on_dask
 
-        results = run_on_dask([job.to_dict() for job in jobs], workers=workers, scheduler=scheduler, on_result=on_result)
-        return [ShotResult(**result) for result in results]
+        frames_by_shot = {job.spec.shot_id: job.spec.total_frames for job in jobs}
+
+        def on_dask_result(result: ShotResult) -> None:
+            if on_frames:
+                on_frames(frames_by_shot.get(result.shot_id, 0))
+            if on_result:
+                on_result(result)
+
+        result_dicts = run_on_dask([job.to_dict() for job in jobs], workers=workers, scheduler=scheduler, on_result=on_dask_result)
+        return [ShotResult(**result) for result in result_dicts]
     if workers == 1 or len(jobs) <= 1:
         results = []
         for job in jobs:
