@@ -21,7 +21,7 @@ ProRes and DNxHR) both take an embedded manifest, no sidecar needed. A local CA 
 list, so such files read back as ``Valid`` with the failure code ``signingCredential.untrusted``:
 ``read_credentials`` reports that as valid but not trusted, and a changed byte as invalid.
 
-c2pa-python is optional (the ``c2pa`` extra): it and ``cryptography`` are imported inside
+c2pa-python is installed with the package where it ships wheels; it and ``cryptography`` are imported inside
 functions, and ``signing_available()`` says why signing cannot happen where it cannot.
 """
 
@@ -129,7 +129,7 @@ class CredentialsReport:
 # availability ---------------------------------------------------------------------------------------
 def _import_c2pa() -> Any:
     """Return the c2pa module, or raise ImportError saying why it cannot be used."""
-    import c2pa  # type: ignore[import-untyped, import-not-found, unused-ignore]  # optional: the c2pa extra
+    import c2pa  # type: ignore[import-untyped, import-not-found, unused-ignore]  # installed where it has wheels
 
     missing = [name for name in ("Builder", "Reader", "Signer", "C2paSignerInfo", "Context", "Settings") if not hasattr(c2pa, name)]
     if missing:
@@ -144,7 +144,7 @@ def signing_available() -> tuple[bool, str]:
     try:
         c2pa = _import_c2pa()
     except Exception as exc:  # ImportError, or OSError where the native library will not load
-        return False, f"c2pa-python is not usable: {exc}; install it with pip install 'previz-plugin[c2pa]'"
+        return False, f"c2pa-python is not usable: {exc}; install it with pip install 'c2pa-python>=0.38,<0.39'"
     return True, f"c2pa-python {c2pa.__version__}"
 
 
