@@ -268,7 +268,7 @@ def test_without_c2pa_signing_says_why(tmp_path: pathlib.Path, monkeypatch: pyte
     monkeypatch.setitem(sys.modules, "c2pa", None)  # what a missing package or wheel looks like to import
 
     available, reason = signing_available()
-    assert not available and "pip install 'previz-plugin[c2pa]'" in reason
+    assert not available and "pip install 'c2pa-python" in reason
     with pytest.raises(EncodeError, match="cannot sign SH020.mp4"):
         sign_media(clip, PROVENANCE)
     with pytest.raises(UsageError, match="needs c2pa-python"):
