@@ -17,14 +17,31 @@ from .errors import (
 
 __version__ = "0.1.0"
 
+_PIPELINE_NAMES = ("FillOptions", "FillReport", "ScanReport", "fill", "scan")
+
+
+def __getattr__(name: str) -> object:
+    # The fill API loads on first use, so importing the package (as OTIO's plugin loader does) stays
+    # cheap: no onnxruntime, PyAV or OTIO adapters until something is filled.
+    if name in _PIPELINE_NAMES:
+        from . import pipeline
+
+        return getattr(pipeline, name)
+    raise AttributeError(f"module 'previz_plugin' has no attribute {name!r}")
+
 __all__ = [
     "EncodeError",
+    "FillOptions",
+    "FillReport",
     "ModelError",
     "PrevizError",
+    "ScanReport",
     "ShotSpecError",
     "SynthesisError",
     "TimelineError",
     "TrainingError",
     "UsageError",
     "__version__",
+    "fill",
+    "scan",
 ]

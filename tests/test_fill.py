@@ -144,3 +144,11 @@ def test_contact_sheet_shows_a_row_per_filled_shot(sample_copy: pathlib.Path, ti
     assert image[40:, 300:].std() > 5
     with pytest.raises(Exception, match="must be a .png"):
         fill(sample_copy, tmp_path / "g.otio", model=tiny_model, resolution=SMALL, progress=False, contact_sheet=tmp_path / "sheet.jpg")
+
+
+def test_public_api_is_what_all_lists() -> None:
+    import previz_plugin
+
+    assert previz_plugin.fill is fill and previz_plugin.scan is scan
+    for name in previz_plugin.__all__:
+        assert getattr(previz_plugin, name) is not None
