@@ -160,11 +160,14 @@ def _check_output(output: pathlib.Path, source_path: str | None) -> None:
         raise UsageError(f"cannot write '{output.suffix or output.name}' edits; output formats: {', '.join(writable)}")
     if source_path is not None and output.resolve() == pathlib.Path(source_path).resolve():
         raise UsageError(f"output {output} is the input; the input edit is never overwritten, pick another name")
-    folder = output.parent
-    if not folder.is_dir():
-        raise UsageError(f"output folder {folder} does not exist")
-    if not os.access(folder, os.W_OK):
-        raise UsageError(f"output folder {folder} is not writable")
+    # A missing output folder is made (after every check passes); its nearest existing ancestor must be a
+    # writable folder.
+    folder = output.absolute().parent
+    existing = next(p for p in (folder, *folder.parents) if p.exists())
+    if not existing.is_dir():
+        raise UsageError(f"output folder {folder} cannot be made: {existing} is not a folder")
+    if not os.access(existing, os.W_OK):
+        raise UsageError(f"output folder {existing} is not writable")
     if output.is_dir() and output.suffix.lower() != ".otiod":
         raise UsageError(f"output {output} is a folder")
 
@@ -307,6 +310,11 @@ def fill(
     placeholders = find_placeholders(timeline, options.kinds)
     pairs, failed = _shot_specs(timeline, placeholders, model, options)
     skipped = _skipped(timeline, placeholders)
+    if output_path is not None:
+        try:
+            output_path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise UsageError(f"cannot create output folder {output_path.parent}: {error.strerror}") from None
     if pairs:
         try:
             media_dir.mkdir(parents=True, exist_ok=True)

@@ -96,7 +96,7 @@ def test_bad_option_values(extra: list[str], needle: str, workdir: pathlib.Path,
 def test_bad_outputs_and_models(workdir: pathlib.Path, tiny_model: pathlib.Path, capsys) -> None:
     edit = str(workdir / "edit.otio")
     cases = [
-        (["-o", str(workdir / "nowhere" / "out.otio"), "--model", str(tiny_model)], "does not exist"),
+        (["-o", str(workdir / "edit.otio" / "sub" / "out.otio"), "--model", str(tiny_model)], "is not a folder"),
         (["-o", str(workdir / "out.unknownext"), "--model", str(tiny_model)], "cannot write"),
         (["-o", edit, "--model", str(tiny_model)], "is the input"),
         (["-o", str(workdir / "out.otio"), "--model", str(workdir / "edit.otio")], "not an ONNX model"),
@@ -114,7 +114,7 @@ def test_fill_and_scan_json(workdir: pathlib.Path, tiny_model: pathlib.Path, cap
     code, out, err = _run(capsys, "scan", str(workdir / "edit.otio"), "--model", str(tiny_model), "--json")
     assert code == EXIT_OK, err
     assert [p["kind"] for p in json.loads(out)["placeholders"]] == ["gap", "missing", "generator", "marked"]
-    output = workdir / "filled.otio"
+    output = workdir / "new" / "folder" / "filled.otio"  # a missing output folder is made
     code, out, err = _run(capsys, "fill", str(workdir / "edit.otio"), "-o", str(output), "--model", str(tiny_model),
                           "--resolution", "64x36", "--handles", "2", "--kinds", "gap,marked", "--json")
     assert code == EXIT_OK, err
