@@ -56,6 +56,37 @@ def _cmd_train(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_eval(args: argparse.Namespace) -> int:
+    _needs_train_extra()
+    from .bundled import sample_model_path
+    from .model_runtime import load_model
+    from .train.eval_report import summary_lines, write_report
+    from .train.evaluate import check_metric_names, ensure_judge, evaluate
+
+    def say(line: str) -> None:
+        print(line, file=sys.stderr)
+
+    # Refuse a bad metric name or model before a missing judge is trained (minutes).
+    metrics = check_metric_names(args.metrics.split(",") if args.metrics else None)
+    model_path = args.model or sample_model_path()
+    load_model(model_path)
+    judge = ensure_judge(args.judge, say=say)
+    result = evaluate(model_path, judge, metrics=metrics, clips_per_class=args.clips_per_class, seed=args.seed,
+                      jsonl_dir=args.report or ".", say=None if args.json else say)
+    document = result.to_dict()
+    if args.report:
+        document["report"] = str(write_report(result, args.report))
+    if args.json:
+        _print_json(document)
+        return EXIT_OK
+    print(f"{result.model_name} ({result.model_sha256[:12]}), judge held-out accuracy {result.judge_heldout_accuracy:.3f}")
+    for line in summary_lines(result):
+        print(line)
+    if args.report:
+        print(f"report: {document['report']}")
+    return EXIT_OK
+
+
 def _cmd_export(args: argparse.Namespace) -> int:
     _needs_train_extra()
     from .train.export import PARITY_TOLERANCE, export_onnx
@@ -311,6 +342,16 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("-o", "--output", required=True, help="MODEL.onnx to write")
     export.add_argument("--json", action="store_true")
     export.set_defaults(run=_cmd_export)
+
+    evaluation = commands.add_parser("eval", help="score a generator offline against a judge and real clips (needs the train extra)")
+    evaluation.add_argument("model", nargs="?", help="MODEL.onnx (default: the bundled sample model)")
+    evaluation.add_argument("--judge", help="judge file (default: samples/judge.pt, trained first if missing)")
+    evaluation.add_argument("--metrics", help="comma-separated: class_accuracy,frechet_distance,diversity,temporal,speed (default all)")
+    evaluation.add_argument("--clips-per-class", type=int, default=64, help="generated and real clips per class (default 64)")
+    evaluation.add_argument("--seed", type=int, default=0, help="picks generation seeds and reference clips (default 0)")
+    evaluation.add_argument("--report", metavar="DIR", help="write charts and index.md to DIR; metric-<name>.jsonl go there too (default: the current folder)")
+    evaluation.add_argument("--json", action="store_true", help="print one JSON document on stdout")
+    evaluation.set_defaults(run=_cmd_eval)
 
     info = commands.add_parser("info", help="print a model's contract (default: the bundled sample model)")
     info.add_argument("model", nargs="?", help="MODEL.onnx")
