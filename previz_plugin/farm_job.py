@@ -108,38 +108,11 @@ class OpenJDExport:
 def _plan_jobs(
     edit: pathlib.Path, output: pathlib.Path, options: FillOptions
 ) -> tuple[list[ShotJob], list[FailedShot], list[SkippedItem], pathlib.Path, pathlib.Path]:
-    """Return (jobs, failed, skipped, model path, media folder) exactly as `fill` would build them.
+    """Return (jobs, failed, skipped, model path, media folder) exactly as `fill` builds them."""
+    from .pipeline import plan_shots
 
-    TODO(pipeline): this reaches into pipeline's private stages; it wants one public
-    `pipeline.plan_shots(source, output, options)` that `fill` also uses, so the two cannot drift.
-    """
-    from .bundled import sample_model_path
-    from .credentials import configured_signer, signing_available
-    from .encode import codec_profile
-    from .model_runtime import load_model
-    from .pipeline import _check_output, _load_edit, _shot_specs, _skipped
-    from .render import media_file_name
-    from .timeline_scan import find_placeholders
-
-    timeline, _ = _load_edit(edit, options.adapter_args)
-    _check_output(output, str(edit))
-    # Same default as fill: <output stem>_media beside the filled edit.
-    media_dir = pathlib.Path(options.media_dir) if options.media_dir is not None else output.with_name(f"{output.stem}_media")
-    media_dir = media_dir.resolve()
-    profile = codec_profile(options.codec)
-    model = load_model(options.model or sample_model_path())
-    # As fill does: a bad signer setting stops the export before a job is submitted, and a local CA is made
-    # once here, not by many tasks at once (on a farm that shares this config folder).
-    if signing_available()[0]:
-        configured_signer()
-    placeholders = find_placeholders(timeline, options.kinds)
-    pairs, failed = _shot_specs(timeline, placeholders, model, options)
-    model_path = pathlib.Path(model.path).resolve()
-    jobs = [
-        ShotJob(spec, str(media_dir / media_file_name(spec, profile)), str(model_path), model.sha256, profile.name, options.burn_in)
-        for _, spec in pairs
-    ]
-    return jobs, failed, _skipped(timeline, placeholders), model_path, media_dir
+    plan = plan_shots(edit, output, options, absolute_paths=True)
+    return plan.jobs, plan.failed, plan.skipped, pathlib.Path(plan.model.path).resolve(), plan.media_dir
 
 
 def _resolution_text(resolution: str | tuple[int, int] | None) -> str | None:

@@ -23,7 +23,7 @@ from .batch import ShotJob, ShotResult, finished_result, run_shots
 from .bundled import sample_model_path
 from .contact_sheet import write_contact_sheet
 from .credentials import configured_signer, signing_available
-from .encode import MediaInfo, codec_profile
+from .encode import CodecProfile, MediaInfo, codec_profile
 from .errors import PrevizError, ShotSpecError, TimelineError, UsageError
 from .model_runtime import GeneratorModel, load_model
 from .render import media_file_name
@@ -264,18 +264,33 @@ def _options(options: FillOptions | None, overrides: Mapping[str, Any]) -> FillO
     return options
 
 
-def fill(
-    source: otio.schema.Timeline | PathLike,
-    output: PathLike | None = None,
-    options: FillOptions | None = None,
-    **overrides: Any,
-) -> FillReport:
-    """Fill every placeholder of `source` and return the report; with `output`, write the filled edit there.
+@dataclass
+class ShotPlan:
+    """Everything decided before any frame is made: the edit, the model, the shots and their jobs."""
 
-    `source` is a path or an in-memory timeline (left untouched: the filled copy is report.timeline).
-    Without `output`, media goes to `media_dir`, which is then required.
+    timeline: otio.schema.Timeline
+    source_path: str | None
+    output_path: pathlib.Path | None
+    media_dir: pathlib.Path
+    profile: CodecProfile
+    model: GeneratorModel
+    pairs: list[tuple[Placeholder, ShotSpec]]
+    failed: list[FailedShot]
+    skipped: list[SkippedItem]
+    jobs: list[ShotJob]
+    timings: dict[str, float]
+
+
+def plan_shots(
+    source: otio.schema.Timeline | PathLike, output: PathLike | None = None, options: FillOptions | None = None,
+    *, absolute_paths: bool = False,
+) -> ShotPlan:
+    """Read and check everything a fill needs and return its shot jobs; nothing is generated or written.
+
+    `fill` runs the plan here; `export-job` hands its jobs to a farm (with absolute_paths, so workers on
+    shared storage find the media folder and the model).
     """
-    options = _options(options, overrides)
+    options = options or FillOptions()
     timings: dict[str, float] = {}
     started = time.perf_counter()
     timeline, source_path = _load_edit(source, options.adapter_args)
@@ -300,8 +315,8 @@ def fill(
     mark = time.perf_counter()
     model = load_model(options.model or sample_model_path())
     timings["model_load"] = time.perf_counter() - mark
-    # Content credentials: a bad signer setting stops the fill here, before any frame is made, and the
-    # local CA is made once here rather than by several workers at once.
+    # Content credentials: a bad signer setting stops here, before any frame is made, and the local CA is
+    # made once here rather than by several workers at once.
     can_sign, why_not = signing_available()
     if can_sign:
         configured_signer()
@@ -309,7 +324,34 @@ def fill(
         log.warning("clips are not signed (%s); they are marked AI-generated in their metadata only", why_not)
     placeholders = find_placeholders(timeline, options.kinds)
     pairs, failed = _shot_specs(timeline, placeholders, model, options)
-    skipped = _skipped(timeline, placeholders)
+    model_path = model.path
+    if absolute_paths:
+        media_dir, model_path = media_dir.resolve(), pathlib.Path(model.path).resolve()
+    jobs = [
+        ShotJob(spec, str(media_dir / media_file_name(spec, profile)), str(model_path), model.sha256, profile.name, options.burn_in)
+        for _, spec in pairs
+    ]
+    return ShotPlan(timeline, source_path, output_path, media_dir, profile, model, pairs, failed,
+                    _skipped(timeline, placeholders), jobs, timings)
+
+
+def fill(
+    source: otio.schema.Timeline | PathLike,
+    output: PathLike | None = None,
+    options: FillOptions | None = None,
+    **overrides: Any,
+) -> FillReport:
+    """Fill every placeholder of `source` and return the report; with `output`, write the filled edit there.
+
+    `source` is a path or an in-memory timeline (left untouched: the filled copy is report.timeline).
+    Without `output`, media goes to `media_dir`, which is then required.
+    """
+    options = _options(options, overrides)
+    started = time.perf_counter()
+    plan = plan_shots(source, output, options)
+    timeline, output_path, media_dir, profile, model = plan.timeline, plan.output_path, plan.media_dir, plan.profile, plan.model
+    pairs, failed, skipped, jobs, timings = plan.pairs, plan.failed, plan.skipped, plan.jobs, plan.timings
+    source_path = plan.source_path
     if output_path is not None:
         try:
             output_path.parent.mkdir(parents=True, exist_ok=True)
@@ -324,10 +366,6 @@ def fill(
             raise UsageError(f"media folder {media_dir} is not writable")
 
     mark = time.perf_counter()
-    jobs = [
-        ShotJob(spec, str(media_dir / media_file_name(spec, profile)), str(model.path), model.sha256, profile.name, options.burn_in)
-        for _, spec in pairs
-    ]
     if options.assemble_only:
         results = [finished_result(job) or _not_rendered(job) for job in jobs]
     else:
