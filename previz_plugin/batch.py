@@ -24,6 +24,7 @@ from typing import Any
 
 from . import __version__
 from .errors import PrevizError, UsageError
+from .files import file_sha256
 from .shot_spec import ShotSpec
 
 SIDECAR_FORMAT = "previz-sidecar-1"
@@ -87,14 +88,6 @@ def sidecar_path(media_path: str | os.PathLike) -> pathlib.Path:
     return pathlib.Path(f"{os.fspath(media_path)}.json")
 
 
-def _file_sha256(path: pathlib.Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def finished_result(job: ShotJob, verify_checksum: bool = True) -> ShotResult | None:
     """Return the result recorded for this job if its sidecar matches and its media is intact, else None."""
     sidecar, media = sidecar_path(job.media_path), pathlib.Path(job.media_path)
@@ -106,7 +99,7 @@ def finished_result(job: ShotJob, verify_checksum: bool = True) -> ShotResult | 
         return None
     if record.get("frames") != job.spec.total_frames or not media.is_file():
         return None
-    if verify_checksum and _file_sha256(media) != record.get("media_sha256"):
+    if verify_checksum and file_sha256(media) != record.get("media_sha256"):
         return None
     return ShotResult(job.spec.shot_id, job.spec.name, job.media_path, "reused", job.spec.total_frames, record["media_sha256"])
 

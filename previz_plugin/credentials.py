@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime
-import hashlib
 import json
 import logging
 import os
@@ -44,6 +43,7 @@ from typing import Any
 
 from . import __version__
 from .errors import EncodeError, PrevizError, UsageError
+from .files import file_sha256
 
 __all__ = [
     "IPTC_TRAINED_ALGORITHMIC_MEDIA",
@@ -427,7 +427,7 @@ def sign_media(path: str | os.PathLike[str], provenance: Provenance, *, signer: 
         if not (check.valid and check.ai_generated and check.seed == provenance.seed):
             raise EncodeError(f"the signed copy of {media.name} does not verify: {'; '.join(check.problems)}")
         shutil.copymode(media, partial)
-        digest = _file_sha256(partial)
+        digest = file_sha256(partial)
         os.replace(partial, media)
     except BaseException as exc:
         partial.unlink(missing_ok=True)
@@ -439,12 +439,6 @@ def sign_media(path: str | os.PathLike[str], provenance: Provenance, *, signer: 
     return digest
 
 
-def _file_sha256(path: pathlib.Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _fsync_folder(folder: pathlib.Path) -> None:

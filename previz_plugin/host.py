@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 import opentimelineio as otio
 
 from .errors import PrevizError, UsageError
+from .files import make_writable_folder
 from .timeline_scan import Placeholder, find_placeholders
 
 if TYPE_CHECKING:  # pipeline imports PyAV: only when a function runs
@@ -245,7 +246,7 @@ def _render_and_link(placeholder: Placeholder, options: FillOptions, media_dir: 
     spec = build_shot_spec(
         placeholder, handles=options.handles, resolution=options.resolution, class_labels=model.contract.class_labels
     )
-    _make_media_dir(media_dir)
+    make_writable_folder(media_dir)
     job = ShotJob(spec, str(media_dir / media_file_name(spec, profile)), str(model.path), model.sha256, profile.name, options.burn_in)
     result = run_shot(job)
     if not result.ok:
@@ -346,10 +347,3 @@ def _require_media_dir(options: FillOptions, who: str, how: str) -> pathlib.Path
     return pathlib.Path(options.media_dir)
 
 
-def _make_media_dir(media_dir: pathlib.Path) -> None:
-    try:
-        media_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise UsageError(f"cannot create media folder {media_dir}: {error.strerror}") from None
-    if not os.access(media_dir, os.W_OK):
-        raise UsageError(f"media folder {media_dir} is not writable")

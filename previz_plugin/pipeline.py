@@ -25,6 +25,7 @@ from .contact_sheet import write_contact_sheet
 from .credentials import configured_signer, signing_available
 from .encode import CodecProfile, MediaInfo, codec_profile
 from .errors import PrevizError, ShotSpecError, TimelineError, UsageError
+from .files import make_writable_folder
 from .model_runtime import GeneratorModel, load_model
 from .render import media_file_name
 from .shot_spec import ShotSpec, build_shot_spec, parse_resolution, timeline_resolution
@@ -353,17 +354,9 @@ def fill(
     pairs, failed, skipped, jobs, timings = plan.pairs, plan.failed, plan.skipped, plan.jobs, plan.timings
     source_path = plan.source_path
     if output_path is not None:
-        try:
-            output_path.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as error:
-            raise UsageError(f"cannot create output folder {output_path.parent}: {error.strerror}") from None
+        make_writable_folder(output_path.parent, "output folder")
     if pairs:
-        try:
-            media_dir.mkdir(parents=True, exist_ok=True)
-        except OSError as error:
-            raise UsageError(f"cannot create media folder {media_dir}: {error.strerror}") from None
-        if not os.access(media_dir, os.W_OK):
-            raise UsageError(f"media folder {media_dir} is not writable")
+        make_writable_folder(media_dir)
 
     mark = time.perf_counter()
     if options.assemble_only:
