@@ -279,6 +279,14 @@ def _add_shot_options(command: argparse.ArgumentParser) -> None:
     command.add_argument("--json", action="store_true", help="print one JSON document on stdout, no progress bar")
 
 
+def _add_media_options(command: argparse.ArgumentParser) -> None:
+    """The options that decide a shot's media: fill, assemble and export-job must agree on them."""
+    command.add_argument("--media-dir", help="folder for the shots' media (default: <output stem>_media beside the output)")
+    command.add_argument("--codec", default="h264", help="h264 (MP4), prores (ProRes 422 Proxy, MOV), prores-lt, dnxhr (DNxHR LB, MOV)")
+    command.add_argument("--no-burn-in", dest="burn_in", action="store_false", help="no visible AI-GENERATED label and timecode")
+    command.add_argument("--relative-paths", action="store_true", help="link media by paths relative to the output edit")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="previz", description="Fill placeholder shots of an edit with AI-generated previz clips.")
     parser.add_argument("--version", action="version", version=f"previz-plugin {__version__}")
@@ -288,10 +296,7 @@ def build_parser() -> argparse.ArgumentParser:
     fill = commands.add_parser("fill", help="fill every placeholder of an edit and write the filled edit")
     _add_shot_options(fill)
     fill.add_argument("-o", "--output", required=True, help="filled edit to write; its extension picks the format")
-    fill.add_argument("--media-dir", help="folder for generated media (default: <output stem>_media beside the output)")
-    fill.add_argument("--codec", default="h264", help="h264 (MP4), prores (ProRes 422 Proxy, MOV), prores-lt, dnxhr (DNxHR LB, MOV)")
-    fill.add_argument("--no-burn-in", dest="burn_in", action="store_false", help="no visible AI-GENERATED label and timecode")
-    fill.add_argument("--relative-paths", action="store_true", help="link media by paths relative to the output edit")
+    _add_media_options(fill)
     fill.add_argument("--contact-sheet", help="also write a PNG with a row of frames per filled shot")
     fill.add_argument("--jobs", type=int, help="shots made at once (default 1)")
     fill.add_argument("--engine", choices=("local", "dask"), help="where shots run: this machine (default) or a Dask cluster")
@@ -301,10 +306,7 @@ def build_parser() -> argparse.ArgumentParser:
     assemble = commands.add_parser("assemble", help="link media already rendered by render-shot tasks into the edit")
     _add_shot_options(assemble)
     assemble.add_argument("-o", "--output", required=True, help="filled edit to write")
-    assemble.add_argument("--media-dir", help="folder the shots were rendered into")
-    assemble.add_argument("--codec", default="h264", help="the codec the shots were rendered with")
-    assemble.add_argument("--no-burn-in", dest="burn_in", action="store_false")
-    assemble.add_argument("--relative-paths", action="store_true")
+    _add_media_options(assemble)
     assemble.set_defaults(run=_cmd_assemble)
 
     render_shot = commands.add_parser("render-shot", help="render one shot from its SPEC.json (for farm schedulers)")
@@ -317,10 +319,7 @@ def build_parser() -> argparse.ArgumentParser:
     export_job.add_argument("--format", choices=("openjd",), default="openjd", help="job format: openjd (Open Job Description, the default)")
     export_job.add_argument("-o", "--job-dir", required=True, help="folder for template.json and shots/, on storage the farm sees")
     export_job.add_argument("--output", help="filled edit the assemble step writes (default: JOB_DIR/<edit stem>_filled.otio)")
-    export_job.add_argument("--media-dir", help="folder the shots render into (default: <output stem>_media beside the output)")
-    export_job.add_argument("--codec", default="h264", help="h264 (MP4), prores (ProRes 422 Proxy, MOV), prores-lt, dnxhr (DNxHR LB, MOV)")
-    export_job.add_argument("--no-burn-in", dest="burn_in", action="store_false", help="no visible AI-GENERATED label and timecode")
-    export_job.add_argument("--relative-paths", action="store_true", help="link media by paths relative to the output edit")
+    _add_media_options(export_job)
     export_job.add_argument("--previz-command", default="previz",
                             help="how workers start previz, the template's PrevizCommand default (e.g. '/shared/venv/bin/python -m previz_plugin')")
     export_job.set_defaults(run=_cmd_export_job)
@@ -359,7 +358,7 @@ def build_parser() -> argparse.ArgumentParser:
     info.add_argument("model", nargs="?", help="MODEL.onnx")
     info.add_argument("--json", action="store_true")
     info.set_defaults(run=_cmd_info)
-    credentials = commands.add_parser("credentials", help="check a media file's C2PA content credentials (needs the c2pa extra)")
+    credentials = commands.add_parser("credentials", help="check a media file's C2PA content credentials")
     credentials.add_argument("file", help="an .mp4 or .mov file")
     credentials.add_argument("--trust-anchors", help="PEM file of CA certificates to trust (a studio CA, the local ca.pem)")
     credentials.add_argument("--require-trusted", action="store_true", help="exit 4 unless the signer is trusted")
