@@ -47,7 +47,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from .train.loop import train
 
     config = preset(args.config)
-    result = train(config, args.out, data=args.data, device=args.device, resume=args.resume, steps=args.steps,
+    result = train(config, args.out, data=args.data, device=args.device, precision=args.precision, resume=args.resume, steps=args.steps,
                    progress=None if not args.json else False)
     summary = {"run_dir": str(result.run_dir), "checkpoint": str(result.checkpoint), "steps": result.steps,
                "seconds": round(result.seconds, 1), "losses": result.last_losses}
@@ -333,6 +333,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--out", required=True, help="run folder for checkpoints, logs and samples")
     train.add_argument("--data", default="procedural", help="'procedural' or a folder with one subfolder of videos per class")
     train.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
+    train.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16"),
+                       help="auto: bf16 mixed precision on CUDA where supported, else fp32")
     train.add_argument("--resume", action="store_true", help="continue the run folder's checkpoint")
     train.add_argument("--steps", type=int, help="generator steps in all (default: the preset's)")
     train.add_argument("--json", action="store_true", help="print one JSON document, no progress bar")

@@ -211,3 +211,35 @@ def test_a_missing_default_judge_is_trained_once_with_a_message(tmp_path: pathli
     assert trained == [default] and "training one now" in messages[0]
     assert evaluate_module.ensure_judge(tmp_path / "mine.pt", say=messages.append) == tmp_path / "mine.pt"
     assert trained == [default]
+
+
+def test_degrading_a_clip_blurs_it_but_adds_no_motion() -> None:
+    import torch
+
+    rng = np.random.default_rng(0)
+    still = np.repeat(procedural.render_clip("drive", 5, 1, 64), 16, axis=0)[None]
+    moving = procedural.render_clip("walk", 6, 16, 64)[None]
+    clips = judge_module.to_judge_input(np.concatenate([still, moving]))
+    assert torch.equal(judge_module.degrade(clips, rng, 0.0), clips)
+    degraded = judge_module.degrade(clips, rng, 1.0)
+    assert degraded.shape == clips.shape and (degraded - clips).abs().mean() > 0.01
+    assert torch.equal(degraded[0, :, 1:], degraded[0, :, :1].expand_as(degraded[0, :, 1:]))  # a still clip stays still
+    assert (degraded[1, :, 1:] - degraded[1, :, :-1]).abs().mean() > 0  # a moving one still moves
+
+
+def test_the_bundled_judge_names_blurred_real_clips_by_class() -> None:
+    # A class judge that calls every soft picture one class would score a blurry generator by its blur.
+    import torch
+    import torch.nn.functional as F
+
+    judge = load_judge(judge_module.default_judge_path())
+    labels = judge.config.class_labels
+    clips, truth = [], []
+    for class_id, label in enumerate(labels):
+        for seed in judge_seeds("test", class_id, 12, start=150):
+            clip = torch.from_numpy(procedural.render_clip(label, seed, 16, 64)).permute(0, 3, 1, 2).float()
+            soft = F.interpolate(F.interpolate(clip, size=(20, 20), mode="area"), size=(64, 64), mode="bilinear")
+            clips.append(soft.round().clamp(0, 255).byte().permute(0, 2, 3, 1).numpy())
+            truth.append(class_id)
+    predicted = judge.score(np.stack(clips)).logits.argmax(axis=1)
+    assert (predicted == np.asarray(truth)).mean() >= 0.9

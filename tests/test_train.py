@@ -14,7 +14,15 @@ torch = pytest.importorskip("torch")
 from previz_plugin.errors import TrainingError  # noqa: E402
 from previz_plugin.model_contract import content_code, motion_noise  # noqa: E402
 from previz_plugin.train.config import TrainConfig, preset  # noqa: E402
-from previz_plugin.train.loop import CHECKPOINT_FORMAT, generator_from_checkpoint, load_checkpoint, train  # noqa: E402
+from previz_plugin.train.loop import (  # noqa: E402
+    CHECKPOINT_FORMAT,
+    ema_decay_at,
+    generator_from_checkpoint,
+    load_checkpoint,
+    pick_precision,
+    train,
+    update_average,
+)
 from previz_plugin.train.networks import Generator  # noqa: E402
 
 
@@ -137,3 +145,53 @@ def test_bad_data_folder_is_one_clear_error(tmp_path: pathlib.Path) -> None:
     (tmp_path / "empty" / "walk").mkdir(parents=True)
     with pytest.raises(TrainingError, match="no video files"):
         train(preset("tiny"), tmp_path / "run2", data=str(tmp_path / "empty"), progress=False)
+
+
+def test_checkpoint_keeps_a_moving_average_that_export_uses(tiny_run: pathlib.Path) -> None:
+    payload = load_checkpoint(tiny_run)
+    assert set(payload["generator_ema"]) == set(payload["generator"])
+    averaged, _, _ = generator_from_checkpoint(tiny_run)
+    raw = Generator(preset("tiny"))
+    raw.load_state_dict(payload["generator"])
+    weights = dict(averaged.named_parameters())
+    assert any((weights[name] - value).abs().max() > 0 for name, value in raw.named_parameters())
+
+
+def test_moving_average_is_the_closed_form() -> None:
+    config = preset("tiny")
+    torch.manual_seed(0)
+    average, current = Generator(config), Generator(config)
+    before = {name: value.clone() for name, value in average.named_parameters()}
+    update_average(average, current, 0.75)
+    for name, value in average.named_parameters():
+        expected = 0.75 * before[name] + 0.25 * dict(current.named_parameters())[name]
+        assert torch.allclose(value, expected, atol=1e-6)
+    assert ema_decay_at(0, 0.999) == pytest.approx(0.1)  # a fresh average follows the weights
+    assert ema_decay_at(10**6, 0.999) == 0.999
+
+
+def test_resume_of_a_checkpoint_without_an_average_starts_it_at_the_weights(tmp_path: pathlib.Path) -> None:
+    config = preset("tiny")
+    train(config, tmp_path, steps=2, progress=False)
+    payload = load_checkpoint(tmp_path)
+    del payload["generator_ema"]  # as checkpoints written before averaging existed
+    torch.save(payload, tmp_path / "checkpoint.pt")
+    train(config, tmp_path, steps=3, resume=True, progress=False)
+    resumed = load_checkpoint(tmp_path)
+    decay = ema_decay_at(2, config.ema_decay)
+    for name, old in payload["generator"].items():
+        expected = decay * old + (1 - decay) * resumed["generator"][name]
+        assert torch.allclose(resumed["generator_ema"][name], expected, atol=1e-6), name
+
+
+def test_bf16_mixed_precision_trains_on_cpu(tmp_path: pathlib.Path) -> None:
+    # The CUDA path's autocast, exercised on the CPU (which has bf16 kernels), so it is tested without a GPU.
+    assert pick_precision("auto", torch.device("cpu")) == "fp32"
+    with pytest.raises(TrainingError, match="unknown precision"):
+        pick_precision("fp8", torch.device("cpu"))
+    result = train(preset("tiny"), tmp_path, steps=4, precision="bf16", progress=False)
+    rows = [json.loads(line) for line in (tmp_path / "losses.jsonl").read_text().splitlines()]
+    assert result.steps == 4 and len({row["critic_loss"] for row in rows}) > 1
+    generator, config, _ = generator_from_checkpoint(tmp_path)
+    assert next(generator.parameters()).dtype == torch.float32  # weights stay float32
+    assert torch.isfinite(_generate(generator, config, 3, 8)).all()

@@ -43,6 +43,9 @@ class TrainConfig:
     lr_critic: float = 1e-4
     adam_betas: tuple[float, float] = (0.0, 0.9)
     steps: int = 2000
+    # The exported generator is an exponential moving average of the trained one (Yazici et al. 2019,
+    # Karras et al. 2018): the raw weights orbit the equilibrium, the average sits nearer it.
+    ema_decay: float = 0.999
     # Data
     data: str = "procedural"
     dataset_clips_per_class: int = 256

@@ -47,6 +47,23 @@ def pick_device(name: str) -> torch.device:
     return device
 
 
+PRECISIONS = ("auto", "fp32", "bf16")
+
+
+def pick_precision(name: str, device: torch.device) -> str:
+    """`auto` -> bf16 mixed precision on a CUDA device that supports it, else fp32.
+
+    bfloat16 keeps float32's exponent range, so the gradient penalty's double backward needs no loss
+    scaling (float16 would need a GradScaler threaded through torch.autograd.grad). Weights, optimizer
+    state and the losses stay float32; autocast runs the convolutions in bf16.
+    """
+    if name not in PRECISIONS:
+        raise TrainingError(f"unknown precision {name!r}; use {', '.join(PRECISIONS)}")
+    if name == "auto":
+        return "bf16" if device.type == "cuda" and torch.cuda.is_bf16_supported() else "fp32"
+    return name
+
+
 def _atomic_save(payload: dict[str, Any], path: pathlib.Path) -> None:
     temporary = path.with_name(f".{path.name}.partial")
     torch.save(payload, temporary)
@@ -72,12 +89,25 @@ def load_checkpoint(path: str | pathlib.Path) -> dict[str, Any]:
 
 
 def generator_from_checkpoint(path: str | pathlib.Path) -> tuple[Generator, TrainConfig, dict[str, Any]]:
-    """Return the generator a checkpoint holds, in eval mode, with the config that made it."""
+    """Return the generator a checkpoint holds (its moving average where it has one), in eval mode, with its config."""
     payload = load_checkpoint(path)
     config = TrainConfig.from_dict(payload["config"])
     generator = Generator(config)
-    generator.load_state_dict(payload["generator"])
+    generator.load_state_dict(payload.get("generator_ema") or payload["generator"])
     return generator.eval(), config, payload
+
+
+def ema_decay_at(step: int, decay: float) -> float:
+    """The averaging weight after `step` updates: short runs and fresh averages follow the weights closely."""
+    return min(decay, (1.0 + step) / (10.0 + step))
+
+
+@torch.no_grad()
+def update_average(average: Generator, generator: Generator, decay: float) -> None:
+    for kept, current in zip(average.parameters(), generator.parameters(), strict=True):
+        kept.lerp_(current, 1.0 - decay)
+    for kept, current in zip(average.buffers(), generator.buffers(), strict=True):
+        kept.copy_(current)
 
 
 def _write_loss_curve(log_path: pathlib.Path, png_path: pathlib.Path) -> None:
@@ -135,6 +165,7 @@ def train(
     *,
     data: str = "procedural",
     device: str = "auto",
+    precision: str = "auto",
     resume: bool = False,
     steps: int | None = None,
     progress: bool | None = None,
@@ -154,6 +185,10 @@ def train(
         raise TrainingError(f"--resume given but {checkpoint_path} does not exist")
     target_steps = steps if steps is not None else config.steps
     torch_device = pick_device(device)
+    mixed = pick_precision(precision, torch_device) == "bf16"
+
+    def autocast() -> Any:
+        return torch.autocast(device_type=torch_device.type, dtype=torch.bfloat16, enabled=mixed)
     torch.manual_seed(config.seed)
     if data == "procedural":
         bank: ClipBank = procedural_bank(config)
@@ -167,6 +202,8 @@ def train(
 
     generator = Generator(config).to(torch_device)
     critic = Critic(config).to(torch_device)
+    average = Generator(config).to(torch_device).eval().requires_grad_(False)
+    average.load_state_dict(generator.state_dict())
     opt_g = torch.optim.Adam(generator.parameters(), lr=config.lr_generator, betas=config.adam_betas)
     opt_c = torch.optim.Adam(critic.parameters(), lr=config.lr_critic, betas=config.adam_betas)
     rng = np.random.default_rng(config.seed)
@@ -177,6 +214,8 @@ def train(
         opt_g.load_state_dict(payload["opt_generator"])
         opt_c.load_state_dict(payload["opt_critic"])
         step, elapsed_before = int(payload["step"]), float(payload["elapsed_s"])
+        # A checkpoint from before averaging existed starts its average at its current weights.
+        average.load_state_dict(payload.get("generator_ema") or payload["generator"])
         rng = np.random.default_rng([config.seed, step])
         torch.manual_seed(config.seed + step)
 
@@ -188,6 +227,7 @@ def train(
                 "step": step,
                 "elapsed_s": elapsed_before + (time.monotonic() - started),
                 "generator": generator.state_dict(),
+                "generator_ema": average.state_dict(),
                 "critic": critic.state_dict(),
                 "opt_generator": opt_g.state_dict(),
                 "opt_critic": opt_c.state_dict(),
@@ -218,21 +258,25 @@ def train(
                 real_np, ids_np = bank.sample(rng, config.batch_size, config.clip_frames)
                 real = torch.from_numpy(real_np).to(torch_device)
                 class_id = torch.from_numpy(ids_np).to(torch_device)
-                with torch.no_grad():
-                    fake = generator(class_id, *noise(config.batch_size))
                 picks = torch.randint(0, config.clip_frames, (config.batch_size, k), device=torch_device)
-                video = critic_loss(critic.video, real, fake, class_id, config.gp_lambda)
-                image = critic_loss(critic.image, frames_of(real, picks), frames_of(fake, picks), class_id.repeat_interleave(k), config.gp_lambda)
+                with autocast():
+                    with torch.no_grad():
+                        fake = generator(class_id, *noise(config.batch_size)).float()
+                    video = critic_loss(critic.video, real, fake, class_id, config.gp_lambda)
+                    image = critic_loss(critic.image, frames_of(real, picks), frames_of(fake, picks), class_id.repeat_interleave(k), config.gp_lambda)
                 opt_c.zero_grad(set_to_none=True)
-                (video.total + image.total).backward()
+                (video.total.float() + image.total.float()).backward()
                 opt_c.step()
             class_id = torch.randint(0, len(config.class_labels), (config.batch_size,), device=torch_device)
-            fake = generator(class_id, *noise(config.batch_size))
             picks = torch.randint(0, config.clip_frames, (config.batch_size, k), device=torch_device)
-            g_loss = generator_loss(critic.video, fake, class_id) + generator_loss(critic.image, frames_of(fake, picks), class_id.repeat_interleave(k))
+            with autocast():
+                fake = generator(class_id, *noise(config.batch_size))
+                g_loss = (generator_loss(critic.video, fake, class_id)
+                          + generator_loss(critic.image, frames_of(fake, picks), class_id.repeat_interleave(k))).float()
             opt_g.zero_grad(set_to_none=True)
             g_loss.backward()
             opt_g.step()
+            update_average(average, generator, ema_decay_at(step, config.ema_decay))
             step += 1
             bar.update(1)
             losses = {
@@ -255,8 +299,7 @@ def train(
                 _write_loss_curve(log_path, run_dir / "losses.png")
                 last_save = time.monotonic()
             if config.sample_every and step % config.sample_every == 0:
-                write_samples(generator.eval(), config, run_dir / "samples.png")
-                generator.train()
+                write_samples(average, config, run_dir / "samples.png")
     bar.close()
     save()
     _write_loss_curve(log_path, run_dir / "losses.png")

@@ -26,7 +26,7 @@ def gradient_penalty(critic: Scorer, real: torch.Tensor, fake: torch.Tensor, cla
     interpolates = (mix * real.detach() + (1 - mix) * fake.detach()).requires_grad_(True)
     scores = critic(interpolates, class_id)
     (gradients,) = torch.autograd.grad(scores.sum(), interpolates, create_graph=True)
-    norms = gradients.flatten(start_dim=1).norm(2, dim=1)
+    norms = gradients.float().flatten(start_dim=1).norm(2, dim=1)  # float32 even under bf16 autocast
     return weight * ((norms - 1.0) ** 2).mean()
 
 
@@ -39,8 +39,8 @@ class CriticLoss:
 
 def critic_loss(critic: Scorer, real: torch.Tensor, fake: torch.Tensor, class_id: torch.Tensor, weight: float) -> CriticLoss:
     """Return the critic's loss E[D(fake)] - E[D(real)] + penalty, to be minimised."""
-    real_score = critic(real, class_id).mean()
-    fake_score = critic(fake.detach(), class_id).mean()
+    real_score = critic(real, class_id).float().mean()
+    fake_score = critic(fake.detach(), class_id).float().mean()
     penalty = gradient_penalty(critic, real, fake, class_id, weight)
     total = fake_score - real_score + penalty
     return CriticLoss(total, float((real_score - fake_score).detach()), float(penalty.detach()))
@@ -48,4 +48,4 @@ def critic_loss(critic: Scorer, real: torch.Tensor, fake: torch.Tensor, class_id
 
 def generator_loss(critic: Scorer, fake: torch.Tensor, class_id: torch.Tensor) -> torch.Tensor:
     """Return the generator's loss -E[D(G(z))], to be minimised."""
-    return -critic(fake, class_id).mean()
+    return -critic(fake, class_id).float().mean()
