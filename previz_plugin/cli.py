@@ -47,7 +47,17 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from .train.loop import train
 
     config = preset(args.config)
+    overrides = {}
+    for item in args.set or []:
+        key, equals, text = item.partition("=")
+        if not equals or not key:
+            raise UsageError(f"--set wants KEY=VALUE, got {item!r}")
+        try:
+            overrides[key] = json.loads(text)
+        except json.JSONDecodeError:
+            overrides[key] = text
     result = train(config, args.out, data=args.data, device=args.device, precision=args.precision, resume=args.resume, steps=args.steps,
+                   overrides=overrides,
                    progress=None if not args.json else False)
     summary = {"run_dir": str(result.run_dir), "checkpoint": str(result.checkpoint), "steps": result.steps,
                "seconds": round(result.seconds, 1), "losses": result.last_losses}
@@ -337,6 +347,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="auto: bf16 mixed precision on CUDA where supported, else fp32")
     train.add_argument("--resume", action="store_true", help="continue the run folder's checkpoint")
     train.add_argument("--steps", type=int, help="generator steps in all (default: the preset's)")
+    train.add_argument("--set", action="append", metavar="KEY=VALUE",
+                       help="change a schedule key of the preset or resumed run, e.g. --set class_weights=[2,1,1] "
+                            "or --set lr_generator=1e-4 (a JSON value; repeatable)")
     train.add_argument("--json", action="store_true", help="print one JSON document, no progress bar")
     train.set_defaults(run=_cmd_train)
 

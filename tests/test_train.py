@@ -11,7 +11,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from previz_plugin.errors import TrainingError  # noqa: E402
+from previz_plugin.errors import TrainingError, UsageError  # noqa: E402
 from previz_plugin.model_contract import content_code, motion_noise  # noqa: E402
 from previz_plugin.train.config import TrainConfig, preset  # noqa: E402
 from previz_plugin.train.loop import (  # noqa: E402
@@ -195,3 +195,30 @@ def test_bf16_mixed_precision_trains_on_cpu(tmp_path: pathlib.Path) -> None:
     generator, config, _ = generator_from_checkpoint(tmp_path)
     assert next(generator.parameters()).dtype == torch.float32  # weights stay float32
     assert torch.isfinite(_generate(generator, config, 3, 8)).all()
+
+
+def test_class_weights_set_each_class_share_of_the_batch() -> None:
+    from previz_plugin.train.data import procedural_bank
+
+    bank = procedural_bank(preset("tiny"))
+    rng = np.random.default_rng(0)
+    _, ids = bank.sample(rng, 600, 8, (1.0, 0.0, 3.0))
+    counts = np.bincount(ids, minlength=3)
+    assert counts[1] == 0 and 0.2 < counts[0] / 600 < 0.3 and 0.7 < counts[2] / 600 < 0.8
+    _, uniform = bank.sample(rng, 600, 8)
+    assert (np.bincount(uniform, minlength=3) > 150).all()
+
+
+def test_a_resumed_run_may_change_its_schedule_but_not_its_networks(tmp_path: pathlib.Path) -> None:
+    config = preset("tiny")
+    train(config, tmp_path, steps=2, progress=False)
+    result = train(config, tmp_path, steps=3, resume=True, progress=False,
+                   overrides={"class_weights": [2, 1, 1], "lr_generator": 5e-5})
+    saved = load_checkpoint(result.checkpoint)["config"]
+    assert list(saved["class_weights"]) == [2, 1, 1] and saved["lr_generator"] == 5e-5
+    assert json.loads((tmp_path / "config.json").read_text())["class_weights"] == [2, 1, 1]
+    for bad, message in (({"generator_channels": [8, 8]}, "cannot --set"), ({"class_weights": [1, 1]}, "class_weights"),
+                         ({"class_weights": [0, 0, 0]}, "class_weights"), ({"steps": "many"}, "integer"),
+                         ({"lr_critic": True}, "number")):
+        with pytest.raises(UsageError, match=message):
+            config.with_overrides(bad)

@@ -46,6 +46,8 @@ class TrainConfig:
     # The exported generator is an exponential moving average of the trained one (Yazici et al. 2019,
     # Karras et al. 2018): the raw weights orbit the equilibrium, the average sits nearer it.
     ema_decay: float = 0.999
+    # Share of each class in training batches (real and generated alike); empty means equal shares.
+    class_weights: tuple[float, ...] = ()
     # Data
     data: str = "procedural"
     dataset_clips_per_class: int = 256
@@ -85,6 +87,34 @@ class TrainConfig:
 
     def replace(self, **changes: Any) -> TrainConfig:
         return dataclasses.replace(self, **changes)
+
+    def with_overrides(self, overrides: dict[str, Any]) -> TrainConfig:
+        """Return the config with run-schedule keys changed (as `previz train --set` does).
+
+        Only keys that leave the networks' shapes alone may change, so a checkpoint still loads into the result.
+        """
+        refused = sorted(set(overrides) - RESUMABLE_KEYS)
+        if refused:
+            raise UsageError(f"cannot --set {refused}: only {sorted(RESUMABLE_KEYS)} can change without retraining")
+        for key, value in overrides.items():
+            current = getattr(self, key)
+            number = isinstance(value, (int, float)) and not isinstance(value, bool)
+            if isinstance(current, (int, float)) and not (number and (isinstance(current, float) or isinstance(value, int))):
+                raise UsageError(f"--set {key} wants {'a number' if isinstance(current, float) else 'an integer'}, got {value!r}")
+        changed = TrainConfig.from_dict({**self.to_dict(), **overrides})
+        weights = changed.class_weights
+        if weights and (len(weights) != len(changed.class_labels) or min(weights) < 0 or sum(weights) <= 0
+                        or not all(isinstance(w, (int, float)) for w in weights)):
+            raise UsageError(f"class_weights must be {len(changed.class_labels)} non-negative numbers, not all 0 "
+                             f"(one per class: {', '.join(changed.class_labels)}); got {list(weights)}")
+        return changed
+
+
+# Keys a resumed run may change: the schedule and the data mix, never a network's shape.
+RESUMABLE_KEYS = frozenset({
+    "steps", "n_critic", "batch_size", "lr_generator", "lr_critic", "ema_decay", "class_weights", "gp_lambda",
+    "log_every", "checkpoint_every_s", "sample_every",
+})
 
 
 PRESETS: dict[str, TrainConfig] = {

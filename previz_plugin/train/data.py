@@ -24,12 +24,20 @@ class ClipBank:
     class_labels: tuple[str, ...]
     description: str
 
-    def sample(self, rng: np.random.Generator, batch: int, frames: int) -> tuple[np.ndarray, np.ndarray]:
+    def sample(self, rng: np.random.Generator, batch: int, frames: int,
+               class_weights: tuple[float, ...] = ()) -> tuple[np.ndarray, np.ndarray]:
         """Return (clips float32 (B, frames, 3, S, S) in [-1, 1], class ids (B,)) from random windows.
 
-        Windows are flipped left-right at random: direction of travel is not a class property.
+        Clips are drawn uniformly, or with class_weights (one per class) so each class's share of the
+        batch is its weight over their sum. Windows are flipped left-right at random: direction of travel
+        is not a class property.
         """
-        picks = rng.integers(0, len(self.clips), size=batch)
+        if class_weights:
+            per_class = np.bincount(self.class_ids, minlength=len(class_weights))
+            chance = np.asarray(class_weights, dtype=np.float64)[self.class_ids] / per_class[self.class_ids]
+            picks = rng.choice(len(self.clips), size=batch, p=chance / chance.sum())
+        else:
+            picks = rng.integers(0, len(self.clips), size=batch)
         starts = rng.integers(0, self.clips.shape[1] - frames + 1, size=batch)
         windows = np.stack([self.clips[p, s : s + frames] for p, s in zip(picks, starts, strict=False)])
         flips = rng.random(batch) < 0.5

@@ -169,9 +169,13 @@ def train(
     resume: bool = False,
     steps: int | None = None,
     progress: bool | None = None,
+    overrides: dict[str, Any] | None = None,
     on_step: Callable[[int, dict[str, float]], None] | None = None,
 ) -> TrainResult:
-    """Train a generator with WGAN-GP into run_dir; resume continues from run_dir's checkpoint."""
+    """Train a generator with WGAN-GP into run_dir; resume continues from run_dir's checkpoint.
+
+    overrides change run-schedule keys (`TrainConfig.with_overrides`) of the given or the resumed config.
+    """
     run_dir = pathlib.Path(run_dir)
     checkpoint_path = run_dir / CHECKPOINT_NAME
     payload: dict[str, Any] | None = None
@@ -183,6 +187,8 @@ def train(
         data = config.data
     elif resume:
         raise TrainingError(f"--resume given but {checkpoint_path} does not exist")
+    if overrides:
+        config = config.with_overrides(overrides)
     target_steps = steps if steps is not None else config.steps
     torch_device = pick_device(device)
     mixed = pick_precision(precision, torch_device) == "bf16"
@@ -255,7 +261,7 @@ def train(
     with open(log_path, "a", encoding="utf-8") as log:
         while step < target_steps:
             for _ in range(config.n_critic):
-                real_np, ids_np = bank.sample(rng, config.batch_size, config.clip_frames)
+                real_np, ids_np = bank.sample(rng, config.batch_size, config.clip_frames, config.class_weights)
                 real = torch.from_numpy(real_np).to(torch_device)
                 class_id = torch.from_numpy(ids_np).to(torch_device)
                 picks = torch.randint(0, config.clip_frames, (config.batch_size, k), device=torch_device)
@@ -267,7 +273,11 @@ def train(
                 opt_c.zero_grad(set_to_none=True)
                 (video.total.float() + image.total.float()).backward()
                 opt_c.step()
-            class_id = torch.randint(0, len(config.class_labels), (config.batch_size,), device=torch_device)
+            if config.class_weights:
+                shares = torch.tensor(config.class_weights, dtype=torch.float32)
+                class_id = torch.multinomial(shares, config.batch_size, replacement=True).to(torch_device)
+            else:
+                class_id = torch.randint(0, len(config.class_labels), (config.batch_size,), device=torch_device)
             picks = torch.randint(0, config.clip_frames, (config.batch_size, k), device=torch_device)
             with autocast():
                 fake = generator(class_id, *noise(config.batch_size))
