@@ -171,6 +171,7 @@ def test_evaluate_runs_every_metric_appends_jsonl_and_writes_the_report(
     temporal = metrics["temporal"]
     assert temporal["seam_ratio"] is not None and temporal["chunk_frames"] == 8.0
     assert temporal["chunked_vs_one_pass_max_abs"] <= 1.0  # the contract: chunks join with no seam
+    assert temporal["one_pass_seam_ratio"] == pytest.approx(temporal["seam_ratio"], rel=0.05)
     assert temporal["natural_motion_still"] is not None
     assert metrics["speed"]["frames_per_second"] > 0
     assert json.loads(json.dumps(result.to_dict()))["sha256"] == sha

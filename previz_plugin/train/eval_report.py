@@ -25,7 +25,8 @@ _EXPLAINED = {
                  "a collapsed generator scores about 0. Compare with real clips of the same class.",
     "temporal": "Mean change from one frame to the next against real clips; the judge's belief that motion is real "
                 "(not frozen or shuffled); and the change across chunk boundaries against within chunks "
-                "(`seam_ratio` about 1 means no seam; real clips give the estimator's noise).",
+                "(`seam_ratio` about 1 means no seam; the same clips made in one pass, and real clips, give the "
+                "estimator's value without a seam).",
     "speed": "Frames per second through onnxruntime on the fill's own chunked path; `realtime_factor` compares "
              "with the model's native rate.",
 }
@@ -163,7 +164,8 @@ def summary_lines(result: EvalResult) -> list[str]:
         elif name == "temporal":
             text = (f"frame change {_number(v['change_generated'])} vs real {_number(v['change_real'])}; motion judged real "
                     f"{_number(v['natural_motion_generated'])} (real {_number(v['natural_motion_real'])}); seam ratio "
-                    f"{_number(v['seam_ratio'])} (real {_number(v['real_seam_ratio'])}), chunked vs one pass max "
+                    f"{_number(v['seam_ratio'])} (same clips in one pass {_number(v.get('one_pass_seam_ratio'))}, real "
+                    f"{_number(v['real_seam_ratio'])}), chunked vs one pass max "
                     f"{_number(v['chunked_vs_one_pass_max_abs'])} codes")
         elif name == "speed":
             text = (f"{_number(v['frames_per_second'])} frames/s ({_number(v['realtime_factor'])}x real time at "
