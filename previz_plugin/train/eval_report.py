@@ -107,6 +107,15 @@ def _diversity_png(result: EvalResult, values: dict[str, float | None], path: pa
     _atomic_png(figure, path)
 
 
+def _shown(path: object) -> str:
+    """A path as a reader of the report can use it: relative to the current folder when inside it."""
+    resolved = pathlib.Path(str(path)).resolve()
+    try:
+        return str(resolved.relative_to(pathlib.Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
 def _temporal_png(result: EvalResult, values: dict[str, float | None], path: pathlib.Path) -> None:
     import matplotlib.pyplot as plt
 
@@ -186,8 +195,8 @@ def write_report(result: EvalResult, report_dir: str | os.PathLike) -> pathlib.P
     folder = pathlib.Path(report_dir)
     folder.mkdir(parents=True, exist_ok=True)
     lines = [f"# Evaluation of {result.model_name}", "",
-             f"- model: `{result.model_path}` (sha256 `{result.model_sha256}`)",
-             f"- judge: `{result.judge_path}` (sha256 `{result.judge_sha256[:16]}...`, "
+             f"- model: `{_shown(result.model_path)}` (sha256 `{result.model_sha256}`)",
+             f"- judge: `{_shown(result.judge_path)}` (sha256 `{result.judge_sha256[:16]}...`, "
              f"held-out accuracy {result.judge_heldout_accuracy:.3f})",
              f"- {result.settings.clips_per_class} clips per class, seed {result.settings.seed}; "
              f"classes {', '.join(result.class_labels)}; providers {', '.join(result.providers)}",
