@@ -99,8 +99,10 @@ class TrainConfig:
         for key, value in overrides.items():
             current = getattr(self, key)
             number = isinstance(value, (int, float)) and not isinstance(value, bool)
-            if isinstance(current, (int, float)) and not (number and (isinstance(current, float) or isinstance(value, int))):
-                raise UsageError(f"--set {key} wants {'a number' if isinstance(current, float) else 'an integer'}, got {value!r}")
+            if isinstance(current, float) and not number:
+                raise UsageError(f"--set {key} wants a number, got {value!r}")
+            if isinstance(current, int) and not (number and isinstance(value, int)):
+                raise UsageError(f"--set {key} wants an integer, got {value!r}")
         changed = TrainConfig.from_dict({**self.to_dict(), **overrides})
         weights = changed.class_weights
         if weights and (len(weights) != len(changed.class_labels) or min(weights) < 0 or sum(weights) <= 0

@@ -195,6 +195,7 @@ def train(
 
     def autocast() -> Any:
         return torch.autocast(device_type=torch_device.type, dtype=torch.bfloat16, enabled=mixed)
+
     torch.manual_seed(config.seed)
     if data == "procedural":
         bank: ClipBank = procedural_bank(config)
