@@ -198,6 +198,8 @@ def _cmd_fill(args: argparse.Namespace) -> int:
         made = "reused" if shot.reused else "filled"
         print(f"{made} {shot.name!r} ({shot.kind}, {shot.class_label}, seed {shot.seed}): "
               f"{shot.frames} frames + handles {shot.handles[0]}/{shot.handles[1]} at {shot.rate} -> {shot.media_path}")
+        if shot.staging:
+            print(f"    staging: {_staging_line(shot.staging)}; picture: {shot.fit}")
     for item in report.skipped:
         print(f"skipped {item.name!r}: {item.reason}")
     for failure in report.failed:
@@ -274,9 +276,24 @@ def _cmd_scan(args: argparse.Namespace) -> int:
         print(f"{spec.kind:>9}  {spec.name!r}  track {spec.track_name!r}  {spec.frames} frames @ {spec.rate}  "
               f"handles {spec.handle_head}/{spec.handle_tail}  class {spec.class_label}  seed {spec.seed}  "
               f"TC {spec.timecode(spec.handle_head)}  {spec.width}x{spec.height}")
+        if spec.staging is not None:
+            print(f"           staging: {_staging_line(spec.staging.to_dict())}")
     for item in report.skipped:
         print(f"  skipped {item.name!r}: {item.reason}")
     return EXIT_OK
+
+
+def _staging_line(staging: dict) -> str:
+    """direction left_to_right (marker: L-R), speed 0.85 (name: fast), ... on one line."""
+    sources = staging.get("sources") or {}
+    shown = {"direction": staging["direction"], "speed": staging["speed"], "count": staging["count"],
+             "framing": staging.get("framing_name", staging["framing"]), "pan": staging["pan"]}
+    return ", ".join(f"{field} {value} ({_printable(str(sources.get(field, '?')))})" for field, value in shown.items())
+
+
+def _printable(text: str) -> str:
+    """Control characters shown escaped, so a note cannot forge a line or move the terminal's cursor."""
+    return "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in text)
 
 
 def _add_shot_options(command: argparse.ArgumentParser) -> None:

@@ -1,10 +1,13 @@
-"""Model frames -> delivery frames: cover-crop, one swscale pass, burn-in.
+"""Model frames -> delivery frames: fit, one swscale pass, burn-in.
 
-The model speaks small square RGB frames; the encoder wants its own pixel format at delivery
-size. PERFORMANCE-NOTES.md measured that the only cheap route is one swscale call from the small
-RGB frame straight to the encoder's format through a shared `VideoReformatter`, so cropping to
-the delivery aspect happens on the small frame (a few hundred bytes) before that call, and the
-burn-in is painted afterwards onto the converted planes with numpy from masks rendered once.
+The model speaks small RGB frames; the encoder wants its own pixel format at delivery size.
+PERFORMANCE-NOTES.md measured that the only cheap route is one swscale call from the small RGB
+frame straight to the encoder's format through a shared `VideoReformatter`; the burn-in is painted
+afterwards onto the converted planes with numpy from masks rendered once.
+
+Frames are never stretched and never cropped: a model frame whose aspect differs from the
+delivery's (a 16:9 model into 2.39:1 or 4:3 or 9:16, a square one into 16:9) is scaled whole to fit
+and centred on black, pillarboxed or letterboxed (`fit_rect`, `describe_fit`), so no subject is cut.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from previz_plugin.errors import SynthesisError, UsageError
 
-__all__ = ["BurnIn", "FrameSynthesizer", "INTERPOLATIONS", "LABEL"]
+__all__ = ["BurnIn", "FrameSynthesizer", "INTERPOLATIONS", "LABEL", "describe_fit", "fit_rect"]
 
 LABEL = "AI-GENERATED PREVIZ"
 # swscale's scaling kernels; the flag-like members (ACCURATE_RND, BITEXACT, ...) are not scalers.
@@ -51,6 +54,32 @@ _MIN_FONT_PX = 8  # below this the default font turns to mush
 _BOX_OPACITY = 0.6  # dark enough for white text over any picture, light enough to see the shot
 _FIGURE_SPACE = "\u2007"  # blank as wide as a digit: pads the frame number so the box never jumps
 _MISSING = "\U0010ffff"  # a noncharacter: renders the font's .notdef box, the "missing" reference
+
+
+def fit_rect(source_w: int, source_h: int, width: int, height: int) -> tuple[int, int, int, int]:
+    """(x, y, w, h): the largest rectangle of the source's aspect inside width x height, centred.
+
+    Sizes and offsets are even (4:2:0 chroma), and a difference of under 1 % of the side is not worth
+    bars: the picture then fills the frame (a 1 % scale change is not a visible stretch).
+    """
+    if source_w * height == source_h * width:
+        return 0, 0, width, height
+    if source_w * height > source_h * width:  # wider than the delivery: bars above and below
+        inner_w, inner_h = width, max(2, round(width * source_h / source_w / 2) * 2)
+    else:  # taller: bars at the sides
+        inner_w, inner_h = max(2, round(height * source_w / source_h / 2) * 2), height
+    if width - inner_w <= width * 0.01 and height - inner_h <= height * 0.01:
+        return 0, 0, width, height
+    x, y = (width - inner_w) // 2, (height - inner_h) // 2
+    return x - x % 2, y - y % 2, inner_w, inner_h
+
+
+def describe_fit(source_w: int, source_h: int, width: int, height: int) -> str:
+    """"full frame", or "pillarbox 1440x1080 in 1920x1080" / "letterbox ..." for the report."""
+    x, y, w, h = fit_rect(source_w, source_h, width, height)
+    if (w, h) == (width, height):
+        return "full frame"
+    return f"{'pillarbox' if x else 'letterbox'} {w}x{h} in {width}x{height} (model {source_w}x{source_h}, never cropped)"
 
 
 @dataclass(frozen=True)
@@ -98,7 +127,10 @@ class FrameSynthesizer:
         # One reformatter for the whole clip: it keeps its swscale context between calls (a fresh
         # context per frame measured 7.2 ms at 1080p; the shared one-pass scale 1.3-2.8 ms).
         self._reformatter = VideoReformatter()
-        self._crops: dict[tuple[int, int], tuple[slice, slice]] = {}
+        self._fits: dict[tuple[int, int], tuple[int, int, int, int]] = {}
+        self._black: list[np.ndarray] | None = None
+        bits = max(c.bits for c in self._format.components)
+        self._sample = np.dtype(np.uint8) if bits <= 8 else np.dtype("<u2")
         self._is_yuv = pix_fmt.startswith("yuv")
         self._range = ColorRange.JPEG if pix_fmt.startswith("yuvj") else ColorRange.MPEG
         self._painter = _Painter(self._format, width, height, burn_in) if burn_in else None
@@ -116,21 +148,26 @@ class FrameSynthesizer:
                 yield frame
 
     def convert(self, model_frame: np.ndarray) -> av.VideoFrame:
-        """Return one model frame cover-cropped and scaled to delivery size and format, no burn-in."""
-        rows, cols = self._crop_for(model_frame.shape[0], model_frame.shape[1])
-        # Row-only crops stay contiguous; a column crop needs a copy, which is tiny at model size.
-        small = np.ascontiguousarray(model_frame[rows, cols])
-        source = av.VideoFrame.from_ndarray(small, format="rgb24")
+        """Return one model frame fitted whole (no crop, no stretch) at delivery size and format, no burn-in."""
+        rows, cols = model_frame.shape[0], model_frame.shape[1]
+        if (rows, cols) not in self._fits:
+            self._fits[(rows, cols)] = fit_rect(cols, rows, self.width, self.height)
+        x, y, w, h = self._fits[(rows, cols)]
+        source = av.VideoFrame.from_ndarray(np.ascontiguousarray(model_frame), format="rgb24")
+        picture = self._scale(source, w, h)
+        if (w, h) == (self.width, self.height):
+            return picture
+        return self._on_black(picture, x, y)
+
+    def _scale(self, source: av.VideoFrame, width: int, height: int) -> av.VideoFrame:
         if not self._is_yuv:
-            return self._reformatter.reformat(
-                source, self.width, self.height, self.pix_fmt, interpolation=self._interpolation
-            )
+            return self._reformatter.reformat(source, width, height, self.pix_fmt, interpolation=self._interpolation)
         # Tag and convert as BT.709 limited range, the HD delivery norm; encode.py copies these
         # tags into the stream so players and NLEs pick the matching matrix.
         return self._reformatter.reformat(
             source,
-            self.width,
-            self.height,
+            width,
+            height,
             self.pix_fmt,
             dst_colorspace=Colorspace.ITU709,
             dst_color_range=self._range,
@@ -139,19 +176,42 @@ class FrameSynthesizer:
             interpolation=self._interpolation,
         )
 
-    def _crop_for(self, rows: int, cols: int) -> tuple[slice, slice]:
-        """Return the central crop of a rows x cols frame that has the delivery aspect (cover, no bars)."""
-        key = (rows, cols)
-        if key not in self._crops:
-            if cols * self.height > rows * self.width:  # source wider than delivery: trim the sides
-                keep = max(1, round(rows * self.width / self.height))
-                start = (cols - keep) // 2
-                self._crops[key] = (slice(0, rows), slice(start, start + keep))
-            else:  # source taller (the square model frame into 16:9): trim top and bottom
-                keep = max(1, round(cols * self.height / self.width))
-                start = (rows - keep) // 2
-                self._crops[key] = (slice(start, start + keep), slice(0, cols))
-        return self._crops[key]
+    def _on_black(self, picture: av.VideoFrame, x: int, y: int) -> av.VideoFrame:
+        """The scaled picture centred on a black delivery frame (bars), planes copied with numpy."""
+        frame = av.VideoFrame(self.width, self.height, self.pix_fmt)
+        if self._black is None:
+            self._black = [np.full_like(_plane_view(p, self._sample), value) for p, value in
+                           zip(frame.planes, _black_levels(self._format, self._range), strict=False)]
+        for index, (plane, inner) in enumerate(zip(frame.planes, picture.planes, strict=True)):
+            target = _plane_view(plane, self._sample)
+            target[...] = self._black[index]
+            sub_x = self.width // plane.width
+            sub_y = self.height // plane.height
+            source = _plane_view(inner, self._sample)
+            target[y // sub_y: y // sub_y + source.shape[0], x // sub_x: x // sub_x + source.shape[1]] = source
+        for attribute in ("colorspace", "color_range", "color_trc", "color_primaries"):
+            try:
+                setattr(frame, attribute, getattr(picture, attribute))
+            except (AttributeError, TypeError, ValueError):  # older PyAV: the stream tags still say BT.709
+                pass
+        return frame
+
+
+def _plane_view(plane: VideoPlane, dtype: np.dtype) -> np.ndarray:
+    """A writable (rows, samples) view of a plane, padding excluded."""
+    per_row = plane.line_size // dtype.itemsize
+    rows = np.frombuffer(memoryview(plane), dtype=dtype, count=per_row * plane.height)
+    return rows.reshape(plane.height, per_row)[:, : plane.width]
+
+
+def _black_levels(fmt: av.VideoFormat, colour_range: ColorRange) -> list[int]:
+    """Black in each plane: Y at 16 (limited) or 0 (full), chroma at the midpoint; RGB all 0."""
+    components = [c for c in fmt.components if not c.is_alpha]
+    if not fmt.name.startswith("yuv"):
+        return [0] * len(components)
+    scale = 1 << (components[0].bits - 8)
+    luma = 0 if colour_range == ColorRange.JPEG else 16 * scale
+    return [luma] + [128 * scale] * (len(components) - 1)
 
 
 def _split(chunk: np.ndarray) -> Iterable[np.ndarray]:

@@ -7,6 +7,7 @@ against it when it loads, and `previz info` prints it.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
@@ -16,14 +17,17 @@ import numpy as np
 
 from .errors import ModelError
 
-CONTRACT_VERSION = "1"
+CONTRACT_VERSION = "2"
+SUPPORTED_VERSIONS = ("1", "2")
 
 INPUT_CLASS_ID = "class_id"
 INPUT_CONTENT = "content"
-INPUT_MOTION_NOISE = "motion_noise"
+INPUT_MOTION_NOISE = "motion_noise"  # version 1
+INPUT_CONTROLS = "controls"  # version 2
+INPUT_FRAME_TIMES = "frame_times"  # version 2
 OUTPUT_FRAMES = "frames"
 
-REQUIRED_METADATA = (
+_COMMON_METADATA = (
     "previz.contract_version",
     "previz.model_name",
     "previz.model_version",
@@ -32,12 +36,30 @@ REQUIRED_METADATA = (
     "previz.native_fps",
     "previz.class_labels",
     "previz.chunk_frames",
-    "previz.temporal_context",
     "previz.content_dim",
-    "previz.motion_noise_dim",
     "previz.training_data",
     "previz.license",
 )
+REQUIRED_BY_VERSION = {
+    "1": _COMMON_METADATA + ("previz.temporal_context", "previz.motion_noise_dim"),
+    "2": _COMMON_METADATA + ("previz.controls",),
+}
+REQUIRED_METADATA = REQUIRED_BY_VERSION[CONTRACT_VERSION]
+# Every integer a model declares is bounded, so a hostile file cannot make the fill allocate or loop for ever.
+_INT_LIMITS = {
+    "previz.frame_width": 4096, "previz.frame_height": 4096, "previz.chunk_frames": 1024,
+    "previz.temporal_context": 1024, "previz.content_dim": 4096, "previz.motion_noise_dim": 4096,
+}
+
+
+@dataclass(frozen=True)
+class ControlSpec:
+    """One named control of a version-2 model: a float in [minimum, maximum] with a default."""
+
+    name: str
+    minimum: float
+    maximum: float
+    default: float
 OPTIONAL_METADATA = ("previz.training_config", "previz.created_by", "previz.parity_max_abs_diff")
 
 
@@ -59,6 +81,19 @@ class ModelContract:
     training_data: str
     license: str
     extra: Mapping[str, str]
+    controls: tuple[ControlSpec, ...] = ()
+
+    @property
+    def version(self) -> int:
+        return int(self.contract_version)
+
+    def control_vector(self, values: Mapping[str, float]) -> np.ndarray:
+        """float32 (len(controls),): each control from values, else its default, clipped to its range."""
+        unknown = sorted(set(values) - {c.name for c in self.controls})
+        if unknown:
+            raise ModelError(f"model {self.model_name} has no controls {unknown}; it has {[c.name for c in self.controls]}")
+        return np.asarray([min(c.maximum, max(c.minimum, float(values.get(c.name, c.default))))
+                           for c in self.controls], dtype=np.float32)
 
     def class_index(self, label: str) -> int:
         try:
@@ -68,6 +103,28 @@ class ModelContract:
 
     def describe(self) -> dict[str, Any]:
         """Return a JSON-safe summary for `previz info`."""
+        if self.version >= 2:
+            return {
+                "contract_version": self.contract_version,
+                "model_name": self.model_name,
+                "model_version": self.model_version,
+                "frame_size": [self.frame_width, self.frame_height],
+                "native_fps": str(self.native_fps),
+                "class_labels": list(self.class_labels),
+                "chunk_frames": self.chunk_frames,
+                "content_dim": self.content_dim,
+                "controls": [{"name": c.name, "min": c.minimum, "max": c.maximum, "default": c.default}
+                             for c in self.controls],
+                "training_data": self.training_data,
+                "license": self.license,
+                "inputs": {
+                    INPUT_CLASS_ID: "int64 [batch]",
+                    INPUT_CONTENT: f"float32 [batch, {self.content_dim}]",
+                    INPUT_CONTROLS: f"float32 [batch, {len(self.controls)}]",
+                    INPUT_FRAME_TIMES: "float32 [batch, frames]",
+                },
+                "outputs": {OUTPUT_FRAMES: f"float32 [batch, frames, 3, {self.frame_height}, {self.frame_width}] in [-1, 1]"},
+            }
         return {
             "contract_version": self.contract_version,
             "model_name": self.model_name,
@@ -90,13 +147,13 @@ class ModelContract:
         }
 
 
-def build_metadata(**values: Any) -> dict[str, str]:
+def build_metadata(*, contract_version: str = CONTRACT_VERSION, **values: Any) -> dict[str, str]:
     """Return metadata_props for a model from plain values (keys without the `previz.` prefix)."""
-    props = {"previz.contract_version": CONTRACT_VERSION}
+    props = {"previz.contract_version": contract_version}
     for key, value in values.items():
         text = json.dumps(list(value)) if isinstance(value, (list, tuple)) else str(value)
         props[f"previz.{key}"] = text
-    missing = [key for key in REQUIRED_METADATA if key not in props]
+    missing = [key for key in REQUIRED_BY_VERSION[contract_version] if key not in props]
     if missing:
         raise ModelError(f"model metadata is missing {missing}")
     return props
@@ -109,17 +166,42 @@ def _positive_int(props: Mapping[str, str], key: str) -> int:
         raise ModelError(f"model metadata {key}={props[key]!r} is not an integer") from None
     if value < 0 or (value == 0 and key != "previz.temporal_context"):
         raise ModelError(f"model metadata {key}={value} must be positive")
+    if value > _INT_LIMITS.get(key, 2**31):
+        raise ModelError(f"model metadata {key}={value} is above this tool's limit of {_INT_LIMITS[key]}")
     return value
+
+
+def _parse_controls(text: str) -> tuple[ControlSpec, ...]:
+    try:
+        entries = json.loads(text)
+    except json.JSONDecodeError:
+        entries = None
+    if not isinstance(entries, list) or not entries or len(entries) > 64:
+        raise ModelError(f"model metadata previz.controls={text[:80]!r} is not a JSON list of controls")
+    controls = []
+    for entry in entries:
+        try:
+            spec = ControlSpec(str(entry["name"]), float(entry["min"]), float(entry["max"]), float(entry["default"]))
+        except (TypeError, KeyError, ValueError):
+            raise ModelError(f"model metadata previz.controls entry {entry!r} needs name, min, max and default") from None
+        if not (math.isfinite(spec.minimum) and math.isfinite(spec.maximum) and spec.minimum <= spec.default <= spec.maximum):
+            raise ModelError(f"model metadata previz.controls entry {spec.name!r} has a default outside its range")
+        controls.append(spec)
+    if len({c.name for c in controls}) != len(controls):
+        raise ModelError("model metadata previz.controls has duplicate names")
+    return tuple(controls)
 
 
 def parse_metadata(props: Mapping[str, str]) -> ModelContract:
     """Return the contract a model's metadata_props declare, or a ModelError naming the first fault."""
-    missing = [key for key in REQUIRED_METADATA if key not in props]
+    version = props.get("previz.contract_version")
+    if version is not None and version not in SUPPORTED_VERSIONS:
+        raise ModelError(f"model contract version {version!r} is not supported; this tool reads versions "
+                         f"{', '.join(SUPPORTED_VERSIONS)}")
+    missing = [key for key in REQUIRED_BY_VERSION[version or CONTRACT_VERSION] if key not in props]
     if missing:
         raise ModelError(f"model metadata is missing {', '.join(missing)} (see docs/model-contract.md)")
-    version = props["previz.contract_version"]
-    if version != CONTRACT_VERSION:
-        raise ModelError(f"model contract version {version!r} is not supported; this tool reads version {CONTRACT_VERSION}")
+    assert version is not None
     try:
         labels = json.loads(props["previz.class_labels"])
     except json.JSONDecodeError:
@@ -134,7 +216,8 @@ def parse_metadata(props: Mapping[str, str]) -> ModelContract:
         raise ModelError(f"model metadata previz.native_fps={props['previz.native_fps']!r} is not a rate") from None
     if fps <= 0:
         raise ModelError(f"model metadata previz.native_fps={fps} must be positive")
-    known = set(REQUIRED_METADATA)
+    known = set(REQUIRED_BY_VERSION[version])
+    v1 = version == "1"
     return ModelContract(
         contract_version=version,
         model_name=props["previz.model_name"],
@@ -144,12 +227,13 @@ def parse_metadata(props: Mapping[str, str]) -> ModelContract:
         native_fps=fps,
         class_labels=tuple(labels),
         chunk_frames=_positive_int(props, "previz.chunk_frames"),
-        temporal_context=_positive_int(props, "previz.temporal_context"),
+        temporal_context=_positive_int(props, "previz.temporal_context") if v1 else 0,
         content_dim=_positive_int(props, "previz.content_dim"),
-        motion_noise_dim=_positive_int(props, "previz.motion_noise_dim"),
+        motion_noise_dim=_positive_int(props, "previz.motion_noise_dim") if v1 else 0,
         training_data=props["previz.training_data"],
         license=props["previz.license"],
         extra={k: v for k, v in props.items() if k not in known},
+        controls=() if v1 else _parse_controls(props["previz.controls"]),
     )
 
 
@@ -162,11 +246,15 @@ class TensorSignature:
 
 def check_signature(contract: ModelContract, inputs: Sequence[TensorSignature], outputs: Sequence[TensorSignature]) -> None:
     """Raise ModelError unless the graph's inputs and outputs are the ones the contract names."""
-    expected_inputs = {
+    expected_inputs: dict[str, tuple[str, list[int | None]]] = {
         INPUT_CLASS_ID: ("tensor(int64)", [None]),
         INPUT_CONTENT: ("tensor(float)", [None, contract.content_dim]),
-        INPUT_MOTION_NOISE: ("tensor(float)", [None, None, contract.motion_noise_dim]),
     }
+    if contract.version == 1:
+        expected_inputs[INPUT_MOTION_NOISE] = ("tensor(float)", [None, None, contract.motion_noise_dim])
+    else:
+        expected_inputs[INPUT_CONTROLS] = ("tensor(float)", [None, len(contract.controls)])
+        expected_inputs[INPUT_FRAME_TIMES] = ("tensor(float)", [None, None])
     expected_outputs = {OUTPUT_FRAMES: ("tensor(float)", [None, None, 3, contract.frame_height, contract.frame_width])}
     for kind, actual, expected in (("input", inputs, expected_inputs), ("output", outputs, expected_outputs)):
         names = sorted(t.name for t in actual)

@@ -10,7 +10,7 @@ import hashlib
 import logging
 import os
 import pathlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,6 +20,8 @@ from .errors import ModelError
 from .model_contract import (
     INPUT_CLASS_ID,
     INPUT_CONTENT,
+    INPUT_CONTROLS,
+    INPUT_FRAME_TIMES,
     INPUT_MOTION_NOISE,
     OUTPUT_FRAMES,
     ModelContract,
@@ -70,13 +72,22 @@ class GeneratorModel:
         )
         return frames
 
+    def run_v2(self, class_ids: np.ndarray, contents: np.ndarray, controls: np.ndarray, times: np.ndarray) -> np.ndarray:
+        """Run a version-2 graph once: (B,), (B, Zc), (B, C), (B, T) -> frames (B, T, 3, H, W) float32."""
+        (frames,) = self.session.run([OUTPUT_FRAMES], {
+            INPUT_CLASS_ID: class_ids, INPUT_CONTENT: contents, INPUT_CONTROLS: controls, INPUT_FRAME_TIMES: times})
+        return frames
+
     def generate(
-        self, class_label: str, seed: int, frame_count: int, *, first_frame: int = 0, chunk_frames: int | None = None
+        self, class_label: str, seed: int, frame_count: int, *, first_frame: int = 0, chunk_frames: int | None = None,
+        controls: Mapping[str, float] | None = None,
     ) -> Iterator[np.ndarray]:
         """Yield RGB uint8 chunks (t, H, W, 3) of shot `seed`'s frames first_frame .. first_frame+frame_count-1.
 
         Memory stays bounded by the chunk, whatever the shot's length, and chunks join with no seam:
-        frame i always sees motion-noise rows i .. i+context, whichever chunk makes it.
+        a version-1 frame i always sees motion-noise rows i .. i+context, a version-2 frame is a
+        function of its own time, whichever chunk makes it. `controls` (version 2) stage the shot;
+        a version-1 model has none and ignores them.
         """
         if frame_count < 0:
             raise ModelError(f"cannot generate {frame_count} frames")
@@ -84,10 +95,18 @@ class GeneratorModel:
         chunk = chunk_frames or contract.chunk_frames
         class_ids = np.asarray([contract.class_index(class_label)], dtype=np.int64)
         content = content_code(seed, contract.content_dim)[None]
+        vector = contract.control_vector(controls or {})[None] if contract.version >= 2 else None
         for start in range(first_frame, first_frame + frame_count, chunk):
             frames = min(chunk, first_frame + frame_count - start)
-            noise = motion_noise(seed, start, frames + contract.temporal_context, contract.motion_noise_dim)
-            yield frames_to_uint8(self.run(class_ids, content, noise[None])[0])
+            if vector is not None:
+                times = np.arange(start, start + frames, dtype=np.float32)[None]
+                out = self.run_v2(class_ids, content, vector, times)[0]
+            else:
+                noise = motion_noise(seed, start, frames + contract.temporal_context, contract.motion_noise_dim)
+                out = self.run(class_ids, content, noise[None])[0]
+            if not np.isfinite(out).all():
+                raise ModelError(f"model {contract.model_name} made frames that are not finite (NaN or inf)")
+            yield frames_to_uint8(out)
 
 
 def _file_sha256(data: bytes) -> str:

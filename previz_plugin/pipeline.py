@@ -26,6 +26,7 @@ from .credentials import configured_signer, signing_available
 from .encode import CodecProfile, MediaInfo, codec_profile
 from .errors import PrevizError, ShotSpecError, TimelineError, UsageError
 from .files import make_writable_folder
+from .frame_synthesis import describe_fit
 from .model_runtime import GeneratorModel, load_model
 from .render import media_file_name
 from .shot_spec import ShotSpec, build_shot_spec, parse_resolution, timeline_resolution
@@ -75,6 +76,8 @@ class FilledShot:
     media_sha256: str
     seconds: float
     reused: bool = False  # media from an earlier run whose sidecar matched
+    staging: dict[str, Any] | None = None  # direction, speed, count, framing, pan and where each came from
+    fit: str = ""  # how the model's frame sits in the delivery frame (full, letterbox, pillarbox)
 
 
 @dataclass(frozen=True)
@@ -382,6 +385,8 @@ def fill(
                 spec.item_path, spec.name, spec.kind, spec.class_label, spec.seed, spec.frames,
                 (spec.handle_head, spec.handle_tail), spec.total_frames, rate_text(spec.rate),
                 spec.timecode(spec.handle_head), str(media.path), media.sha256, result.seconds, result.status == "reused",
+                spec.staging.to_dict() if spec.staging is not None else None,
+                describe_fit(model.contract.frame_width, model.contract.frame_height, spec.width, spec.height),
             )
         )
     timings["generate_encode"] = time.perf_counter() - mark

@@ -18,6 +18,7 @@ from .encode import CodecProfile, MediaInfo, encode_clip
 from .frame_synthesis import BurnIn, FrameSynthesizer
 from .model_runtime import GeneratorModel
 from .shot_spec import ShotSpec
+from .staging import CONTROL_NAMES
 from .write_back import IPTC_TRAINED_ALGORITHMIC_MEDIA
 
 _UNSAFE = re.compile(r"[^\w.-]+", re.UNICODE)
@@ -42,15 +43,26 @@ def _container_metadata(spec: ShotSpec, model: GeneratorModel) -> dict[str, str]
         "seed": str(spec.seed),
         "previz_class": spec.class_label,
         "previz_shot_id": spec.shot_id,
+        "previz_staging": _staging_text(spec),
         "encoder_tool": f"previz-plugin {__version__}",
     }
+
+
+def _staging_text(spec: ShotSpec) -> str:
+    staging = spec.staging
+    if staging is None:
+        return "none"
+    return (f"{staging.direction}, speed {staging.speed:g}, count {staging.count}, "
+            f"framing {staging.framing:g}, pan {staging.pan:g}")
 
 
 def render_shot(spec: ShotSpec, model: GeneratorModel, media_path: pathlib.Path, profile: CodecProfile, *, burn_in: bool = True, on_frame: Callable[[], None] | None = None) -> MediaInfo:
     """Generate, scale, burn in and encode one shot's media (handles included) to media_path, atomically."""
     burn = BurnIn(shot_name=spec.name, timecode_of=spec.timecode) if burn_in else None
     synthesizer = FrameSynthesizer(spec.width, spec.height, profile.pix_fmt, burn)
-    chunks = model.generate(spec.class_label, spec.seed, spec.total_frames)
+    controls = dict(zip(CONTROL_NAMES, spec.staging.controls(), strict=True)) if spec.staging is not None else None
+    chunks = model.generate(spec.class_label, spec.seed, spec.total_frames,
+                            controls=controls if model.contract.version >= 2 else None)
 
     def counted():
         for frame in synthesizer.frames(chunks):

@@ -24,6 +24,7 @@ from typing import Any
 import opentimelineio as otio
 
 from previz_plugin.errors import PrevizError, ShotSpecError, UsageError
+from previz_plugin.staging import Staging, decide_staging
 from previz_plugin.timeline_scan import PLACEHOLDER_KINDS, Placeholder
 from previz_plugin.timing import rate_text, timecode
 
@@ -92,6 +93,9 @@ class ShotSpec:
     width: int
     height: int
     notes: tuple[str, ...]
+    # How the subjects move (direction, speed, count, framing, pan); a version-1 model has no controls
+    # and ignores it. Optional in a SPEC written before staging existed.
+    staging: Staging | None = None
 
     def __post_init__(self) -> None:
         try:
@@ -121,6 +125,7 @@ class ShotSpec:
         data["rate"] = rate_text(self.rate)
         data["item_path"] = list(self.item_path)
         data["notes"] = list(self.notes)
+        data["staging"] = self.staging.to_dict() if self.staging is not None else None
         return data
 
     @classmethod
@@ -129,7 +134,7 @@ class ShotSpec:
         if not isinstance(data, Mapping):
             raise ShotSpecError(f"a shot spec must be a JSON object, got {type(data).__name__}")
         names = [field.name for field in fields(cls)]
-        missing = [name for name in names if name not in data]
+        missing = [name for name in names if name not in data and name != "staging"]
         unknown = sorted(str(key) for key in data if key not in names)
         shot = str(data.get("name", "shot spec"))
         if missing or unknown:
@@ -146,6 +151,11 @@ class ShotSpec:
         for key in ("item_path", "notes"):
             if isinstance(values[key], list):
                 values[key] = tuple(values[key])
+        if values.get("staging") is not None:
+            try:
+                values["staging"] = Staging.from_dict(values["staging"])
+            except PrevizError as exc:
+                raise exc.with_shot(shot) from None
         return cls(**values)
 
     def spec_hash(self) -> str:
@@ -194,6 +204,8 @@ def build_shot_spec(
     try:
         class_label = _pick_class(previz, placeholder, labels, default_class)
         seed = _pick_seed(previz, identity)
+        texts = [("marker", note) for note in placeholder.marker_notes] + [("name", name)]
+        staging = decide_staging(previz, texts, seed, class_label)
     except PrevizError as exc:
         raise exc.with_shot(name) from None
     return ShotSpec(
@@ -213,6 +225,7 @@ def build_shot_spec(
         width=width,
         height=height,
         notes=tuple(placeholder.marker_notes),
+        staging=staging,
     )
 
 
@@ -375,6 +388,8 @@ def _check_spec(spec: ShotSpec) -> None:
         problems.append(f"size {spec.width!r}x{spec.height!r} {problem}")
     if not (isinstance(spec.notes, tuple) and all(isinstance(note, str) for note in spec.notes)):
         problems.append("notes must be a list of text")
+    if spec.staging is not None and not isinstance(spec.staging, Staging):
+        problems.append("staging must be a staging object")
     if problems:
         raise ShotSpecError("; ".join(problems))
 

@@ -19,7 +19,6 @@ import opentimelineio as otio
 from . import __version__
 from .encode import MediaInfo
 from .errors import TimelineError
-from .model_contract import CONTRACT_VERSION
 from .model_runtime import GeneratorModel
 from .shot_spec import ShotSpec
 from .timeline_scan import Placeholder
@@ -52,11 +51,13 @@ def provenance(spec: ShotSpec, media: MediaInfo, model: GeneratorModel, generate
         "spec_hash": spec.spec_hash(),
         "class": spec.class_label,
         "seed": spec.seed,
+        "staging": spec.staging.to_dict() if spec.staging is not None else None,
+        "model_has_controls": model.contract.version >= 2,
         "frames": spec.frames,
         "handles": [spec.handle_head, spec.handle_tail],
         "rate": rate_text(spec.rate),
         "model": {"name": model.contract.model_name, "version": model.contract.model_version, "sha256": model.sha256},
-        "contract_version": CONTRACT_VERSION,
+        "contract_version": model.contract.contract_version,
         "tool": f"previz-plugin {__version__}",
         "generated_at": generated_at,
         "media_sha256": media.sha256,

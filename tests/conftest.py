@@ -40,3 +40,25 @@ def tiny_model(tiny_run: pathlib.Path, tmp_path_factory: pytest.TempPathFactory)
     path = tmp_path_factory.mktemp("tiny-model") / "tiny.onnx"
     export_onnx(tiny_run, path)
     return path
+
+
+@pytest.fixture(scope="session")
+def tiny_layered_run(tmp_path_factory: pytest.TempPathFactory) -> pathlib.Path:
+    """A `tiny-layered` (generator v2) training run folder: a few real WGAN-GP steps."""
+    pytest.importorskip("torch")
+    from previz_plugin.train.config import preset
+    from previz_plugin.train.loop import train
+
+    run_dir = tmp_path_factory.mktemp("tiny-layered-run")
+    train(preset("tiny-layered"), run_dir, progress=False)
+    return run_dir
+
+
+@pytest.fixture(scope="session")
+def tiny_layered_model(tiny_layered_run: pathlib.Path, tmp_path_factory: pytest.TempPathFactory) -> pathlib.Path:
+    """The tiny layered run exported to contract v2 through the real export path."""
+    from previz_plugin.train.export import export_onnx
+
+    path = tmp_path_factory.mktemp("tiny-layered-model") / "tiny-layered.onnx"
+    export_onnx(tiny_layered_run, path)
+    return path

@@ -1,4 +1,4 @@
-"""frame_synthesis: cover crop, one-pass scale to the encoder's format, burn-in on 8- and 10-bit planes."""
+"""frame_synthesis: fit whole (pillarbox / letterbox, never crop), one-pass scale to the encoder's format, burn-in on 8- and 10-bit planes."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from previz_plugin.errors import SynthesisError, UsageError
-from previz_plugin.frame_synthesis import BurnIn, FrameSynthesizer
+from previz_plugin.frame_synthesis import BurnIn, FrameSynthesizer, describe_fit, fit_rect
 
 
 def _burn_in(name: str = "SC010_0020", calls: list[int] | None = None) -> BurnIn:
@@ -24,7 +24,7 @@ def _burn_in(name: str = "SC010_0020", calls: list[int] | None = None) -> BurnIn
     return BurnIn(name, timecode_of, first_frame_number=1001)
 
 
-def _grey(level: int, shape: tuple[int, ...] = (64, 64, 3)) -> np.ndarray:
+def _grey(level: int, shape: tuple[int, ...] = (36, 64, 3)) -> np.ndarray:
     return np.full(shape, level, np.uint8)
 
 
@@ -90,51 +90,64 @@ def test_single_frames_and_chunks_mix_and_pts_count_media_frames():
 # -- scaling -------------------------------------------------------------------------------
 
 
-def test_cover_crop_keeps_the_centre_and_leaves_no_bars():
-    model = _grey(40)
+def test_a_square_model_frame_is_pillarboxed_whole_never_cropped():
+    model = _grey(40, (64, 64, 3))
     model[30:34, 30:34] = 255  # a marker on the centre of the 64x64 frame
-    model[:12] = (255, 0, 0)  # a band above the central 36 rows: must be cropped away
+    model[:12] = (255, 0, 0)  # a band at the top: a cover crop would cut it, the fit keeps it
     frame = _one(FrameSynthesizer(1920, 1080, "yuv420p", None), model)
     luma = _luma(frame)
     ys, xs = np.nonzero(luma > 150)
-    assert abs(ys.mean() - 539.5) < 6 and abs(xs.mean() - 959.5) < 6
-    # The marker spans 4 of 36 model rows -> about 120 of 1080 output rows (uniform upscale).
-    assert 90 < ys.max() - ys.min() < 170
-    rgb = frame.to_ndarray(format="rgb24")
-    assert rgb[:5, :, 0].mean() < 80, "the red band outside the crop leaked in"
-    white = _one(FrameSynthesizer(1920, 1080, "yuv420p", None), _grey(255))
+    assert abs(ys.mean() - 539.5) < 12 and abs(xs.mean() - 959.5) < 12
+    # The marker spans 4 of 64 model rows -> about 68 of 1080 output rows (uniform upscale, no stretch).
+    assert 50 < ys.max() - ys.min() < 90 and 50 < xs.max() - xs.min() < 90
+    rgb = frame.to_ndarray(format="rgb24").astype(int)
+    assert rgb[20:150, 700:1200, 0].mean() > 180, "the red band at the top of the model frame was cropped away"
+    assert rgb[:, :400].max() < 30 and rgb[:, -400:].max() < 30, "the pillars are not black"
+    white = _one(FrameSynthesizer(1920, 1080, "yuv420p", None), _grey(255, (72, 128, 3)))
     edges = _luma(white)[[0, -1], :].min(), _luma(white)[:, [0, -1]].min()
-    assert min(edges) > 200, "black bars at the frame edge"
+    assert min(edges) > 200, "a 16:9 model frame into 16:9 delivery must fill it: no bars"
 
 
-@settings(max_examples=40, deadline=None)
+@pytest.mark.parametrize("size, fit", [((1920, 804), "pillarbox"), ((1440, 1080), "letterbox"),
+                                       ((1080, 1920), "letterbox"), ((1920, 1080), "full frame")])
+def test_a_16_9_model_into_other_aspects_is_fitted_and_the_report_says_how(size, fit):
+    width, height = size
+    assert describe_fit(128, 72, width, height).startswith(fit)
+    frame = _one(FrameSynthesizer(width, height, "yuv420p", None), _grey(255, (72, 128, 3)))
+    luma = _luma(frame)
+    x, y, w, h = fit_rect(128, 72, width, height)
+    assert luma[y + 2: y + h - 2, x + 2: x + w - 2].min() > 200  # the whole picture, bright
+    if fit != "full frame":
+        bars = luma[:, : x - 1] if fit == "pillarbox" else luma[: y - 1]
+        assert bars.size and bars.max() <= 17  # video black
+
+
+@settings(max_examples=60, deadline=None)
 @given(
-    rows=st.integers(1, 200),
-    cols=st.integers(1, 200),
+    rows=st.integers(1, 400),
+    cols=st.integers(1, 400),
     width=st.integers(8, 2048).map(lambda n: n * 2),
     height=st.integers(8, 2048).map(lambda n: n * 2),
 )
-def test_crop_has_the_delivery_aspect_and_is_centred(rows, cols, width, height):
-    synth = FrameSynthesizer(width, height, "yuv420p", None)
-    row_slice, col_slice = synth._crop_for(rows, cols)
-    kept_rows, kept_cols = row_slice.stop - row_slice.start, col_slice.stop - col_slice.start
-    assert 1 <= kept_rows <= rows and 1 <= kept_cols <= cols
-    assert kept_rows == rows or kept_cols == cols  # cover: one side is kept whole
-    # Aspect within one model pixel of rounding, and the crop sits in the middle.
-    assert abs(kept_cols * height - kept_rows * width) <= max(width, height)
-    assert abs(row_slice.start - (rows - row_slice.stop)) <= 1
-    assert abs(col_slice.start - (cols - col_slice.stop)) <= 1
+def test_fit_keeps_the_aspect_stays_inside_and_is_centred(rows, cols, width, height):
+    x, y, w, h = fit_rect(cols, rows, width, height)
+    assert x % 2 == 0 and y % 2 == 0 and w % 2 == 0 and h % 2 == 0
+    assert 0 <= x and 0 <= y and x + w <= width and y + h <= height
+    assert w == width or h == height  # one side is filled
+    if (w, h) != (width, height):  # bars only where the aspect differs by more than the 1 % tolerance
+        assert min(w, h) == 2 or abs(cols / rows - w / h) <= (cols / rows) * (0.02 + 2.0 / min(w, h))
+        assert abs(x - (width - x - w)) <= 2 and abs(y - (height - y - h)) <= 2
 
 
 # -- burn-in -------------------------------------------------------------------------------
 
 
 def test_without_burn_in_the_output_is_the_plain_scaled_frame():
-    model = np.random.default_rng(1).integers(0, 256, (64, 64, 3), np.uint8)
+    model = np.random.default_rng(1).integers(0, 256, (36, 64, 3), np.uint8)
     frame = _one(FrameSynthesizer(128, 72, "yuv420p", None, interpolation="BILINEAR"), model)
-    crop = np.ascontiguousarray(model[14:50])  # 64 * 72 / 128 = 36 central rows
+    assert fit_rect(64, 36, 128, 72) == (0, 0, 128, 72)
     expected = VideoReformatter().reformat(
-        av.VideoFrame.from_ndarray(crop, format="rgb24"),
+        av.VideoFrame.from_ndarray(model, format="rgb24"),
         128,
         72,
         "yuv420p",
@@ -162,7 +175,7 @@ def test_burn_in_is_bright_glyphs_on_a_dark_box_top_left(pix_fmt, scale):
 
 
 def test_box_chroma_is_neutral_on_a_coloured_picture():
-    red = np.zeros((64, 64, 3), np.uint8)
+    red = np.zeros((36, 64, 3), np.uint8)
     red[..., 0] = 220
     frame = _one(FrameSynthesizer(640, 360, "yuv422p10le", _burn_in()), red)
     plain = _one(FrameSynthesizer(640, 360, "yuv422p10le", None), red)
@@ -174,7 +187,7 @@ def test_box_chroma_is_neutral_on_a_coloured_picture():
 def test_frame_number_and_timecode_change_per_frame_from_the_media_index():
     calls: list[int] = []
     synth = FrameSynthesizer(640, 360, "yuv420p", _burn_in(calls=calls))
-    first, second = (_luma(f) for f in synth.frames([_grey(90, (2, 64, 64, 3))]))
+    first, second = (_luma(f) for f in synth.frames([_grey(90, (2, 36, 64, 3))]))
     assert calls[-2:] == [0, 1]
     bottom_right = (slice(300, 360), slice(400, 640))
     assert not np.array_equal(first[bottom_right], second[bottom_right])
@@ -201,7 +214,7 @@ def test_long_shot_names_are_cut_so_they_do_not_run_under_the_timecode():
 def test_stride_padding_keeps_the_box_a_rectangle_in_every_plane(pix_fmt):
     # 200 wide: swscale pads the rows (208 luma, 112 chroma samples). Painting with the wrong
     # stride would shear the box: each row would start a few samples further left.
-    red = np.zeros((64, 64, 3), np.uint8)
+    red = np.zeros((36, 64, 3), np.uint8)
     red[..., 0] = 220  # coloured, so the box changes chroma as well as luma
     plain = _one(FrameSynthesizer(200, 112, pix_fmt, None), red)
     burnt = _one(FrameSynthesizer(200, 112, pix_fmt, _burn_in()), red)
@@ -215,13 +228,13 @@ def test_stride_padding_keeps_the_box_a_rectangle_in_every_plane(pix_fmt):
 
 
 def test_tiny_frames_clip_the_burn_in_instead_of_failing():
-    frames = list(FrameSynthesizer(16, 16, "yuv420p", _burn_in()).frames([_grey(0, (2, 64, 64, 3))]))
+    frames = list(FrameSynthesizer(16, 16, "yuv420p", _burn_in()).frames([_grey(0, (2, 36, 64, 3))]))
     assert len(frames) == 2
 
 
 def test_1080p_burn_in_text_is_about_three_percent_high_and_cheap():
     synth = FrameSynthesizer(1920, 1080, "yuv420p", _burn_in())
-    model = _grey(128, (12, 64, 64, 3))
+    model = _grey(128, (12, 36, 64, 3))
     start = time.perf_counter()
     frames = list(synth.frames([model]))
     elapsed = time.perf_counter() - start

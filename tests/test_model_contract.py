@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from previz_plugin.errors import ModelError
-from previz_plugin.model_contract import REQUIRED_METADATA, content_code, motion_noise
+from previz_plugin.model_contract import REQUIRED_BY_VERSION, content_code, motion_noise
 from previz_plugin.model_runtime import load_model, pick_providers
 
 onnx = pytest.importorskip("onnx")
@@ -26,7 +26,7 @@ def test_exported_model_meets_the_contract(tiny_model: pathlib.Path) -> None:
     assert proto.opset_import[0].version >= 17
     onnx.checker.check_model(proto, full_check=True)
     keys = {prop.key for prop in proto.metadata_props}
-    assert set(REQUIRED_METADATA) <= keys
+    assert set(REQUIRED_BY_VERSION["1"]) <= keys
     assert float(dict((p.key, p.value) for p in proto.metadata_props)["previz.parity_max_abs_diff"]) <= 1e-4
     assert not any(p.name != tiny_model.name for p in tiny_model.parent.iterdir() if not p.name.startswith("."))
 

@@ -61,11 +61,36 @@ class TrainConfig:
     training_data_description: str = "procedural walk/drive/play clips rendered by previz_plugin.train.procedural"
     license: str = "Apache-2.0"
     extra: dict[str, Any] = field(default_factory=dict)
+    # Generator v2 (`architecture="layered"`, train/layered.py): panoramas, sprites and a critic with a
+    # subject head, trained on sparse frames (train_frames frames at a random stride up to max_stride).
+    architecture: str = "frames"
+    frame_height: int = 72
+    frame_width: int = 128
+    appearance_dim: int = 64
+    panorama_channels: tuple[int, ...] = (96, 48, 24)
+    subject_code_dim: int = 96
+    sprite_channels: tuple[int, ...] = (96, 64, 32, 16)
+    sprite_size: int = 64
+    subject_critic_channels: tuple[int, ...] = (24, 48, 96)
+    subject_crop: int = 48
+    max_stride: int = 4
+    train_frames: int = 4
 
     @property
     def temporal_context(self) -> int:
         """Extra motion-noise rows a chunk needs beyond its frame count (receptive field minus one)."""
-        return self.temporal_layers * (self.temporal_kernel - 1)
+        return 0 if self.layered else self.temporal_layers * (self.temporal_kernel - 1)
+
+    @property
+    def layered(self) -> bool:
+        return self.architecture == "layered"
+
+    @property
+    def layered_content_dim(self) -> int:
+        """A v2 model's content code: the layout numbers (through Phi) then the appearance code."""
+        from .layout import LAYOUT_DIMS
+
+        return LAYOUT_DIMS + self.appearance_dim
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -148,6 +173,54 @@ PRESETS: dict[str, TrainConfig] = {
         chunk_frames=8,
     ),
     # The bundled sample model: sized for about an hour on a 2-core CPU.
+    # Generator v2 in seconds, for tests.
+    "tiny-layered": TrainConfig(
+        name="tiny-layered",
+        model_name="previz-tiny-layered",
+        model_version="0.2.0",
+        architecture="layered",
+        frame_height=36,
+        frame_width=64,
+        appearance_dim=8,
+        panorama_channels=(8, 8),
+        subject_code_dim=8,
+        sprite_channels=(8, 8),
+        sprite_size=16,
+        class_embed_dim=4,
+        video_critic_channels=(8, 16),
+        image_critic_channels=(8, 16),
+        subject_critic_channels=(8, 16),
+        subject_crop=16,
+        train_frames=3,
+        batch_size=4,
+        n_critic=1,
+        steps=4,
+        dataset_clips_per_class=3,
+        dataset_clip_frames=12,
+        log_every=1,
+        checkpoint_every_s=1e9,
+        sample_every=0,
+        chunk_frames=8,
+        native_fps="24",
+    ),
+    # The bundled model (v2): 16:9 at 128x72, layered, steerable.
+    "sample-layered": TrainConfig(
+        name="sample-layered",
+        model_name="previz-sample",
+        model_version="0.2.0",
+        architecture="layered",
+        batch_size=12,
+        n_critic=2,
+        lr_generator=2e-4,
+        lr_critic=2e-4,
+        ema_decay=0.995,
+        steps=20000,
+        dataset_clips_per_class=600,
+        dataset_clip_frames=32,
+        sample_every=250,
+        checkpoint_every_s=180.0,
+        chunk_frames=16,
+    ),
     "sample": TrainConfig(
         name="sample",
         model_name="previz-sample",

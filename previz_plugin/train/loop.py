@@ -92,6 +92,12 @@ def generator_from_checkpoint(path: str | pathlib.Path) -> tuple[Generator, Trai
     """Return the generator a checkpoint holds (its moving average where it has one), in eval mode, with its config."""
     payload = load_checkpoint(path)
     config = TrainConfig.from_dict(payload["config"])
+    if config.layered:
+        from .layered import LayeredGenerator
+
+        layered = LayeredGenerator(config)
+        layered.load_state_dict(payload.get("generator_ema") or payload["generator"])
+        return layered.eval(), config, payload  # type: ignore[return-value]
     generator = Generator(config)
     generator.load_state_dict(payload.get("generator_ema") or payload["generator"])
     return generator.eval(), config, payload
@@ -125,8 +131,9 @@ def _write_loss_curve(log_path: pathlib.Path, png_path: pathlib.Path) -> None:
         axes[0].plot(steps, [row[key] for row in rows], label=key)
     axes[0].set_xlabel("generator step")
     axes[0].legend()
-    for key in ("wasserstein_video", "wasserstein_image", "penalty"):
-        axes[1].plot(steps, [row[key] for row in rows], label=key)
+    for key in ("wasserstein", "wasserstein_video", "wasserstein_image", "penalty"):
+        if key in rows[-1]:
+            axes[1].plot(steps, [row.get(key, float("nan")) for row in rows], label=key)
     axes[1].set_xlabel("generator step")
     axes[1].legend()
     figure.tight_layout()
@@ -190,6 +197,14 @@ def train(
     if overrides:
         config = config.with_overrides(overrides)
     target_steps = steps if steps is not None else config.steps
+    if config.layered:
+        if data != "procedural":
+            raise TrainingError("the layered generator trains on the staged procedural data; "
+                                "use a frames config (tiny, sample) for a folder of footage")
+        from .layered_loop import train_layered
+
+        return train_layered(config, run_dir, payload, device=device, precision=precision,
+                             target_steps=target_steps, progress=progress, on_step=on_step)
     torch_device = pick_device(device)
     mixed = pick_precision(precision, torch_device) == "bf16"
 
