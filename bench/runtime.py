@@ -34,8 +34,10 @@ from typing import Any
 import common
 
 TARGET = 2.0
-ARCHITECTURE_KEYS = ("frame_size", "content_dim", "motion_noise_dim", "motion_code_dim", "temporal_kernel",
-                     "temporal_layers", "temporal_hidden", "class_embed_dim", "generator_channels", "class_labels")
+ARCHITECTURE_KEYS = ("architecture", "frame_size", "frame_width", "frame_height", "content_dim", "motion_noise_dim",
+                     "motion_code_dim", "temporal_kernel", "temporal_layers", "temporal_hidden", "class_embed_dim",
+                     "generator_channels", "appearance_dim", "panorama_channels", "sprite_channels", "sprite_size",
+                     "class_labels")
 
 
 def parse_args() -> argparse.Namespace:
@@ -100,7 +102,24 @@ def _architecture_mismatch(onnx_contract: Any, config: Any) -> dict[str, Any]:
     return differ
 
 
-def batch_sides(sessions: dict[str, Any], generator: Any, class_ids: Any, content: Any, noise: Any,
+def contract_feeds(contract: Any, frames_per_call: int) -> dict[str, Any]:
+    """The inputs of one call making frames_per_call frames of shot seed 7, in the graph's input order."""
+    import numpy as np
+
+    from previz_plugin.model_contract import content_code, motion_noise
+    from previz_plugin.staging import Staging
+
+    feeds = {"class_id": np.asarray([0], dtype=np.int64), "content": content_code(7, contract.content_dim)[None]}
+    if contract.version >= 2:  # a staged shot: two walkers crossing under a pan
+        feeds["controls"] = np.asarray([Staging("left_to_right", 0.5, 2, 0.5, 0.3).controls()], dtype=np.float32)
+        feeds["frame_times"] = np.arange(frames_per_call, dtype=np.float32)[None]
+    else:
+        feeds["motion_noise"] = motion_noise(7, 0, frames_per_call + contract.temporal_context,
+                                             contract.motion_noise_dim)[None]
+    return feeds
+
+
+def batch_sides(sessions: dict[str, Any], generator: Any, feeds: dict[str, Any],
                 frames_per_call: int, sample_seconds: float) -> list[common.Side]:
     """Return one Side per onnxruntime session plus PyTorch eager (last), each a timed run of the same calls.
 
@@ -108,8 +127,8 @@ def batch_sides(sessions: dict[str, Any], generator: Any, class_ids: Any, conten
     """
     import torch
 
-    feeds = {"class_id": class_ids, "content": content, "motion_noise": noise}
-    torch_inputs = (torch.from_numpy(class_ids), torch.from_numpy(content), torch.from_numpy(noise))
+    torch_inputs = tuple(torch.from_numpy(value) for value in feeds.values())
+    shapes = ", ".join(f"{name} {tuple(value.shape)}" for name, value in feeds.items())
 
     def torch_call() -> None:
         with torch.inference_mode():
@@ -136,7 +155,7 @@ def batch_sides(sessions: dict[str, Any], generator: Any, class_ids: Any, conten
 
     print(f"batch {frames_per_call} frame(s) per call, {count} calls per sample:", file=sys.stderr)
     return [common.Side(name, functools.partial(measure, call),
-                        f"{count} calls of {frames_per_call} frame(s), noise {tuple(noise.shape)}")
+                        f"{count} calls of {frames_per_call} frame(s), inputs {shapes}")
             for name, call in calls.items()]
 
 
@@ -149,10 +168,8 @@ def main() -> int:
     threads = args.threads
     notes: list[str] = []
 
-    import numpy as np
     import torch
 
-    from previz_plugin.model_contract import content_code, motion_noise
     from previz_plugin.model_runtime import load_model
     from previz_plugin.train.export import export_onnx
     from previz_plugin.train.loop import generator_from_checkpoint
@@ -197,13 +214,15 @@ def main() -> int:
             sessions["onnxruntime-spinning"] = ort.InferenceSession(str(onnx_path), sess_options=options,
                                                                     providers=["CPUExecutionProvider"])
 
-        class_ids = np.asarray([0], dtype=np.int64)
-        content = content_code(7, contract.content_dim)[None]
+        if config.layered:  # the exported graph: layout from the content code, then the layered generator
+            from previz_plugin.train.layered import ContractGenerator
+
+            generator = ContractGenerator(generator).eval()
         rows: list[dict[str, Any]] = []
         side_summaries: list[dict[str, Any]] = []
         for frames_per_call in sorted({1, contract.chunk_frames}):
-            noise = motion_noise(7, 0, frames_per_call + contract.temporal_context, contract.motion_noise_dim)[None]
-            sides = batch_sides(sessions, generator, class_ids, content, noise, frames_per_call, sample_seconds)
+            feeds = contract_feeds(contract, frames_per_call)
+            sides = batch_sides(sessions, generator, feeds, frames_per_call, sample_seconds)
             common.interleave(sides, rounds)
             peer = sides[-1]
             for side in sides[:-1]:

@@ -476,8 +476,17 @@ def _covered(span: _Span, merged: tuple[_Span, ...]) -> bool:
 
 
 def _marker_texts(marker: otio.schema.Marker) -> list[str]:
+    """A marker's name and comment; older files and some adapters keep the comment in its metadata."""
     texts = [marker.name, getattr(marker, "comment", "") or ""]
-    return [text.strip() for text in texts if isinstance(text, str) and text.strip()]
+    metadata = marker.metadata if isinstance(marker.metadata, Mapping) else {}
+    for holder in (metadata, *(v for v in metadata.values() if isinstance(v, Mapping))):
+        for key in ("comment", "comments", "note", "notes"):
+            texts.append(holder.get(key, "") if isinstance(holder.get(key, ""), str) else "")
+    seen: list[str] = []
+    for text in texts:
+        if isinstance(text, str) and text.strip() and text.strip() not in seen:
+            seen.append(text.strip())
+    return seen
 
 
 def _is_true(value: object) -> bool:

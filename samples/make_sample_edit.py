@@ -36,7 +36,7 @@ def build() -> otio.schema.Timeline:
     v1 = otio.schema.Track(name="V1", kind=otio.schema.TrackKind.Video)
     v1.append(plate("sh010_establishing", "file:///show/sq010/plates/sh010_v001.mov", 10, 48))
     gap = otio.schema.Gap(source_range=tr(0, 36))
-    gap.markers.append(marker("SH020", "woman walks along the beach promenade"))
+    gap.markers.append(marker("SH020", "woman walks toward camera along the beach promenade, MS"))
     v1.append(gap)
     sh030 = otio.schema.Clip(name="sh030 car drives past", media_reference=otio.schema.MissingReference(), source_range=tr(0, 60))
     sh030.markers.append(marker("note", "car drives past the cafe, left to right", 10))
@@ -44,12 +44,14 @@ def build() -> otio.schema.Timeline:
     v1.append(otio.schema.Transition(name="dissolve", transition_type=otio.schema.TransitionTypes.SMPTE_Dissolve, in_offset=rt(12), out_offset=rt(12)))
     slug = otio.schema.GeneratorReference(name="slug", generator_kind="SolidColor", parameters={"color": [0.2, 0.2, 0.2]})
     sh040 = otio.schema.Clip(name="sh040 dog plays fetch", media_reference=slug, source_range=tr(0, 72))
+    sh040.markers.append(marker("note", "two dogs chase the ball, R to L, WS", 6))
     v1.append(sh040)
     v1.append(plate("sh050_hero_closeup", "file:///show/sq010/plates/sh050_v002.mov", 0, 48))
     board = otio.schema.ExternalReference(target_url="file:///show/sq010/boards/sh060.jpg", available_range=tr(0, 1))
     sh060 = otio.schema.Clip(name="sh060 crowd crossing", media_reference=board, source_range=tr(0, 1))
     sh060.source_range = tr(0, 54)
-    sh060.metadata["previz"] = {"class": "walk", "seed": 4242, "note": "replace board with previz"}
+    sh060.metadata["previz"] = {"class": "walk", "seed": 4242, "note": "replace board with previz",
+                                "direction": "right_to_left", "count": 3, "framing": "wide"}
     v1.append(sh060)
     v1.append(plate("sh070_reaction", "file:///show/sq010/plates/sh070_v001.mov", 20, 40))
     v1.append(otio.schema.Gap(source_range=tr(0, 48)))  # under the end title: covered, not a hole

@@ -252,6 +252,8 @@ def test_spec_hash_changes_with_any_field():
     [
         {"rate": "fast"}, {"rate": 23.976}, {"frames": 0}, {"frames": "48"}, {"width": 1921}, {"shot_id": "xyz"},
         {"kind": "hole"}, {"drop_frame": "yes"}, {"handle_head": 999999}, {"extra": 1}, {"notes": [1]},
+        {"staging": {"direction": "up"}}, {"staging": {"direction": "toward", "speed": 2, "count": 1, "framing": 0,
+                                                       "pan": 0}}, {"staging": "fast"},
     ],
 )
 def test_from_dict_refuses_a_broken_spec(change):
@@ -287,3 +289,48 @@ def test_any_spec_round_trips_and_its_handle_lands_on_the_record_start(rate, fra
     assert ShotSpec.from_dict(json.loads(json.dumps(spec.to_dict()))) == spec
     assert spec.media_start_frame >= 0 and spec.total_frames == spec.handle_head + frames + spec.handle_tail
     assert spec.timecode(spec.handle_head) == timecode(record_start, rate, drop)
+
+
+# -- staging --------------------------------------------------------------------------------
+
+
+def test_staging_from_notes_name_metadata_then_seed_with_its_sources():
+    spec = build_shot_spec(placeholder("sh030 car drives past fast", notes=("note", "car passes L-R, CU")))
+    staging = spec.staging
+    assert staging.direction == "left_to_right" and staging.source_of("direction") == "marker: L-R"
+    assert staging.speed == 0.85 and staging.source_of("speed") == "name: fast"
+    assert staging.framing > 2 / 3 and staging.source_of("framing") == "marker: CU"
+    assert staging.source_of("count") == "seed" and staging.source_of("pan") == "seed"
+    meta = build_shot_spec(placeholder("sh030 car L-R", metadata={"previz": {"direction": "right_to_left", "count": "2"}}))
+    assert meta.staging.direction == "right_to_left" and meta.staging.count == 2
+    assert meta.staging.source_of("direction") == "metadata: direction"
+
+
+def test_toward_on_a_car_keeps_a_crossing_and_says_why():
+    spec = build_shot_spec(placeholder("car drives toward camera"))
+    assert spec.class_label == "drive" and spec.staging.direction in ("left_to_right", "right_to_left")
+    assert "is for walks" in spec.staging.source_of("direction")
+    walk = build_shot_spec(placeholder("woman walks toward camera"))
+    assert walk.staging.direction == "toward"
+
+
+def test_a_pan_that_follows_pans_the_way_the_subject_travels():
+    spec = build_shot_spec(placeholder("dog runs R to L, camera follows"))
+    assert spec.staging.direction == "right_to_left" and spec.staging.pan < 0
+
+
+def test_bad_staging_metadata_is_one_line_naming_the_shot():
+    with pytest.raises(ShotSpecError) as caught:
+        build_shot_spec(placeholder("SH9", metadata={"previz": {"direction": "up"}}))
+    assert "SH9" in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_staging_is_in_the_spec_hash_and_round_trips():
+    spec = build_shot_spec(placeholder("sh1 two dogs chase L-R"))
+    again = ShotSpec.from_dict(json.loads(json.dumps(spec.to_dict())))
+    assert again == spec and again.spec_hash() == spec.spec_hash() and hash(again) == hash(spec)
+    other = build_shot_spec(placeholder("sh1 two dogs chase R-L"))
+    assert other.spec_hash() != spec.spec_hash()
+    legacy = spec.to_dict()
+    del legacy["staging"]  # a SPEC written before staging existed still loads
+    assert ShotSpec.from_dict(legacy).staging is None
