@@ -159,7 +159,7 @@ def _load_edit(source: otio.schema.Timeline | PathLike, adapter_args: Mapping[st
 
 
 def _check_output(output: pathlib.Path, source_path: str | None) -> None:
-    writable = sorted(f".{suffix}" for suffix in otio.adapters.suffixes_with_defined_adapters(write=True))
+    writable = sorted({f".{suffix}" for suffix in otio.adapters.suffixes_with_defined_adapters(write=True)} | {".mlt"})
     if output.suffix.lower() not in writable:
         raise UsageError(f"cannot write '{output.suffix or output.name}' edits; output formats: {', '.join(writable)}")
     if source_path is not None and output.resolve() == pathlib.Path(source_path).resolve():

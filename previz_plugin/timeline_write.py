@@ -66,6 +66,8 @@ def write_timeline(timeline: otio.schema.Timeline, output: pathlib.Path, **adapt
             _PREPARE[suffix](edit, output, adapter_args)
         if suffix == ".otiod":
             _write_folder(edit, output, adapter_args)
+        elif suffix == ".mlt":  # no OTIO adapter writes MLT right for timecoded media: our own writer
+            _write_text(_mlt_text(edit), output)
         else:
             _write_file(edit, output, adapter_args, _fix_aaf if suffix == ".aaf" else None)
     except PrevizError as error:
@@ -85,6 +87,32 @@ def _write_file(edit: otio.schema.Timeline, output: pathlib.Path, adapter_args: 
             finish(temporary, edit)
         with open(temporary, "rb") as written:
             os.fsync(written.fileno())
+        os.replace(temporary, output)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+def _mlt_text(timeline: otio.schema.Timeline) -> str:
+    """MLT XML with a profile at the filled media's size (else the edit's stated size, else 1920x1080)."""
+    from .mlt_write import timeline_to_mlt
+    from .shot_spec import DEFAULT_RESOLUTION, timeline_resolution
+
+    sizes = [tuple(previz["size"]) for _, previz in _filled(timeline) if len(previz.get("size") or ()) == 2]
+    size = sizes[0] if sizes else timeline_resolution(timeline) or DEFAULT_RESOLUTION
+    return timeline_to_mlt(timeline, (int(size[0]), int(size[1])))
+
+
+def _write_text(text: str, output: pathlib.Path) -> None:
+    """Text written beside output, read back and compared, then renamed over it."""
+    data = text.encode("utf-8")
+    temporary = output.with_name(f".{output.stem}.{secrets.token_hex(4)}.partial{output.suffix}")
+    try:
+        with open(temporary, "xb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        if temporary.read_bytes() != data:
+            raise TimelineError(f"{temporary} does not read back as written (disk full?)")
         os.replace(temporary, output)
     finally:
         temporary.unlink(missing_ok=True)

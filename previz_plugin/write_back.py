@@ -55,6 +55,7 @@ def provenance(spec: ShotSpec, media: MediaInfo, model: GeneratorModel, generate
         "model_has_controls": model.contract.version >= 2,
         "frames": spec.frames,
         "handles": [spec.handle_head, spec.handle_tail],
+        "size": [spec.width, spec.height],
         "rate": rate_text(spec.rate),
         "model": {"name": model.contract.model_name, "version": model.contract.model_version, "sha256": model.sha256},
         "contract_version": model.contract.contract_version,
