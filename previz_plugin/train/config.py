@@ -75,6 +75,8 @@ class TrainConfig:
     subject_crop: int = 48
     max_stride: int = 4
     train_frames: int = 4
+    # Weight of mean(alpha * (1 - alpha)) over the sprites in the generator's loss: solid silhouettes, no ghosts.
+    alpha_binarize: float = 1.0
 
     @property
     def temporal_context(self) -> int:
@@ -140,7 +142,7 @@ class TrainConfig:
 # Keys a resumed run may change: the schedule and the data mix, never a network's shape.
 RESUMABLE_KEYS = frozenset({
     "steps", "n_critic", "batch_size", "lr_generator", "lr_critic", "ema_decay", "class_weights", "gp_lambda",
-    "log_every", "checkpoint_every_s", "sample_every",
+    "log_every", "checkpoint_every_s", "sample_every", "alpha_binarize", "max_stride", "train_frames",
 })
 
 

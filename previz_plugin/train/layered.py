@@ -53,6 +53,12 @@ class _UpBlock(nn.Module):
         self.wrap, self.last = wrap, last
         self.conv = nn.Conv2d(cin, cout * 4 if last else cout, 3, padding=0)
         self.norm = None if last else nn.GroupNorm(_groups(cout), cout)
+        if last:  # ICNR (Aitken et al. 2017): the four sub-pixels start equal, so no checkerboard at the start
+            with torch.no_grad():
+                weight = self.conv.weight.view(cout, 4, *self.conv.weight.shape[1:])
+                weight.copy_(weight[:, :1].expand_as(weight).clone())
+                bias = self.conv.bias.view(cout, 4)
+                bias.copy_(bias[:, :1].expand_as(bias).clone())
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self.last:
@@ -110,6 +116,8 @@ class SpriteDecoder(nn.Module):
             cout = channels[i + 1] if i + 1 < stages else 4
             blocks.append(_UpBlock(channels[i], cout, wrap=False, last=i + 1 == stages))
         self.blocks = nn.Sequential(*blocks)
+        with torch.no_grad():  # sprites start nearly transparent and grow a silhouette, not a box
+            blocks[-1].conv.bias.view(4, 4)[3].fill_(-2.0)
         # A soft elliptical window: no sprite can leave a box edge in the frame (alpha is 0 at the border).
         r = (torch.arange(size, dtype=torch.float32) + 0.5) / size * 2 - 1
         d = r[None, :] ** 2 + r[:, None] ** 2 * 0.6
@@ -203,6 +211,9 @@ class LayeredGenerator(nn.Module):
             shown = (lay.alpha > 0).reshape(-1).nonzero().squeeze(1)
             drawn = self.sprite(flat[shown])
             sprites = drawn.new_zeros((flat.shape[0],) + drawn.shape[1:]).index_copy(0, shown, drawn)
+            # How far sprite alpha sits from 0 or 1: a half-transparent ghost costs, a solid silhouette not.
+            coverage = drawn[:, 3]
+            self.alpha_ambiguity = (coverage * (1.0 - coverage)).mean() if len(shown) else coverage.sum()
         else:
             sprites = self.sprite(flat)
         grid = canvas_grid(lay, px, py).reshape(batch * geo.SLOTS * frames, h, w, 2)

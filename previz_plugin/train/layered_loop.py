@@ -178,13 +178,15 @@ def step(run: Run) -> dict[str, float]:
         run.opt_c.step()
     b = draw()
     with autocast():
-        g_loss = -_score(run, _fake(run, b, run.generator), b).float().mean()
+        adversarial = -_score(run, _fake(run, b, run.generator), b).float().mean()
+        g_loss = adversarial + config.alpha_binarize * run.generator.alpha_ambiguity.float()
     run.opt_g.zero_grad(set_to_none=True)
     g_loss.backward()
     run.opt_g.step()
     update_average(run.average, run.generator, ema_decay_at(run.step, config.ema_decay))
     run.step += 1
-    losses = {"critic_loss": float(critic_total.detach()), "generator_loss": float(g_loss.detach()),
+    losses = {"critic_loss": float(critic_total.detach()), "generator_loss": float(adversarial.detach()),
+              "alpha_ambiguity": float(run.generator.alpha_ambiguity.detach()),
               "wasserstein": float((real_score - fake_score).detach()), "penalty": float(penalty.detach())}
     if not all(np.isfinite(list(losses.values()))):
         raise TrainingError(f"training diverged at step {run.step}: losses {losses}")
