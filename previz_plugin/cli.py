@@ -356,7 +356,8 @@ def build_parser() -> argparse.ArgumentParser:
     scan.set_defaults(run=_cmd_scan)
 
     train = commands.add_parser("train", help="train a generator with WGAN-GP (needs the train extra)")
-    train.add_argument("--config", required=True, help="preset name: tiny, sample")
+    train.add_argument("--config", required=True,
+                       help="preset name: sample-layered (the bundled v2 model), tiny-layered, sample (v1), tiny")
     train.add_argument("--out", required=True, help="run folder for checkpoints, logs and samples")
     train.add_argument("--data", default="procedural", help="'procedural' or a folder with one subfolder of videos per class")
     train.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")

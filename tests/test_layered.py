@@ -160,3 +160,17 @@ def test_a_v2_model_fills_the_sample_edit_staged_by_the_notes(tiny_layered_model
     assert recorded and all(entry["staging"]["direction"] in DIRECTIONS for entry in recorded)
     assert all(entry["model_has_controls"] for entry in recorded)
     json.dumps(document)
+
+
+def test_the_version_1_model_still_loads_and_fills_pillarboxed(tmp_path: pathlib.Path) -> None:
+    from previz_plugin import fill
+    from previz_plugin.model_runtime import load_model
+
+    v1 = pathlib.Path(__file__).resolve().parent.parent / "samples" / "previz-sample-v1.onnx"
+    assert load_model(v1).contract.version == 1
+    source = pathlib.Path(__file__).resolve().parent.parent / "samples" / "sample_edit.otio"
+    report = fill(source, tmp_path / "v1.otio", model=v1, resolution="320x180").to_dict()
+    assert len(report["filled"]) == 4 and not report["failed"]
+    for shot in report["filled"]:
+        assert shot["fit"].startswith("pillarbox 180x180 in 320x180")  # square frames whole, never cropped
+        assert shot["staging"]["direction"] in DIRECTIONS  # recorded, though a v1 model cannot use it
