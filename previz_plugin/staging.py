@@ -136,9 +136,9 @@ def decide_staging(previz: Mapping, texts: list[tuple[str, str]], seed: int, cla
         values["framing"] = framing_value(values["framing"])
     if values["pan"] == "follow":
         values["pan"] = {"left_to_right": 0.6, "right_to_left": -0.6}.get(str(values["direction"]), 0.0)
-    return Staging(direction=str(values["direction"]), speed=float(values["speed"]),  # type: ignore[arg-type]
-                   count=int(values["count"]), framing=float(values["framing"]),  # type: ignore[call-overload]
-                   pan=float(values["pan"]), sources=tuple(sources.items()))  # type: ignore[arg-type]
+    number = {field: value for field, value in values.items() if isinstance(value, (int, float))}
+    return Staging(direction=str(values["direction"]), speed=float(number["speed"]), count=int(number["count"]),
+                   framing=float(number["framing"]), pan=float(number["pan"]), sources=tuple(sources.items()))
 
 
 def seeded_staging(seed: int, class_label: str) -> dict[str, float | int | str]:

@@ -52,11 +52,12 @@ class _UpBlock(nn.Module):
         super().__init__()
         self.wrap, self.last = wrap, last
         self.conv = nn.Conv2d(cin, cout * 4 if last else cout, 3, padding=0)
-        self.norm = None if last else nn.GroupNorm(_groups(cout), cout)
+        self.norm: nn.Module = nn.Identity() if last else nn.GroupNorm(_groups(cout), cout)
         if last:  # ICNR (Aitken et al. 2017): the four sub-pixels start equal, so no checkerboard at the start
             with torch.no_grad():
                 weight = self.conv.weight.view(cout, 4, *self.conv.weight.shape[1:])
                 weight.copy_(weight[:, :1].expand_as(weight).clone())
+                assert self.conv.bias is not None
                 bias = self.conv.bias.view(cout, 4)
                 bias.copy_(bias[:, :1].expand_as(bias).clone())
 
@@ -117,10 +118,13 @@ class SpriteDecoder(nn.Module):
             blocks.append(_UpBlock(channels[i], cout, wrap=False, last=i + 1 == stages))
         self.blocks = nn.Sequential(*blocks)
         with torch.no_grad():  # sprites start nearly transparent and grow a silhouette, not a box
-            blocks[-1].conv.bias.view(4, 4)[3].fill_(-2.0)
+            last_bias = blocks[-1].conv.bias
+            assert last_bias is not None
+            last_bias.view(4, 4)[3].fill_(-2.0)
         # A soft elliptical window: no sprite can leave a box edge in the frame (alpha is 0 at the border).
         r = (torch.arange(size, dtype=torch.float32) + 0.5) / size * 2 - 1
         d = r[None, :] ** 2 + r[:, None] ** 2 * 0.6
+        self.window: torch.Tensor
         self.register_buffer("window", torch.clamp((1.15 - d) * 4.0, 0.0, 1.0), persistent=False)
 
     def forward(self, code: torch.Tensor) -> torch.Tensor:
@@ -217,9 +221,9 @@ class LayeredGenerator(nn.Module):
         else:
             sprites = self.sprite(flat)
         grid = canvas_grid(lay, px, py).reshape(batch * geo.SLOTS * frames, h, w, 2)
-        placed = F.grid_sample(sprites, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+        warped = F.grid_sample(sprites, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
         # unbind and split, not indexing: an indexed slice's gradient is a zero-filled copy of the whole
-        placed = placed.reshape(batch, geo.SLOTS, frames, 4, h, w).unbind(1)
+        placed = warped.reshape(batch, geo.SLOTS, frames, 4, h, w).unbind(1)
         presence = lay.alpha.unbind(1)
         for k in reversed(range(geo.SLOTS)):  # farthest slot first
             colour, coverage = placed[k].split([3, 1], dim=2)

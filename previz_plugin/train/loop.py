@@ -109,7 +109,7 @@ def ema_decay_at(step: int, decay: float) -> float:
 
 
 @torch.no_grad()
-def update_average(average: Generator, generator: Generator, decay: float) -> None:
+def update_average(average: torch.nn.Module, generator: torch.nn.Module, decay: float) -> None:
     for kept, current in zip(average.parameters(), generator.parameters(), strict=True):
         kept.lerp_(current, 1.0 - decay)
     for kept, current in zip(average.buffers(), generator.buffers(), strict=True):

@@ -97,7 +97,7 @@ def _panoramas(class_label: str, rng: np.random.Generator, lay: geo.SceneLayout,
     sky = top * (1 - a) + low * a
     far = Image.fromarray(np.ascontiguousarray(np.broadcast_to(
         np.clip(sky, 0, 255).astype(np.uint8)[:, None, :], (height, width, 3))))
-    haze = _rgb(low)
+    haze = _rgb(low.tolist())
     pen = _Pen(ImageDraw.Draw(far), height)
     kinds = {"walk": ("hill", "building", "tree"), "drive": ("hill", "building", "tree", "building"),
              "play": ("hill", "tree", "tree")}[class_label]
@@ -369,7 +369,7 @@ def render_clip(class_label: str, seed: int, frames: int, *, height: int = FRAME
                         float(lay.mirror[0, 0, 0]))
             if a < 1:
                 image = Image.blend(image, layer, a)
-        out[i] = np.asarray(image.resize((width, height), Image.BOX))
+        out[i] = np.asarray(image.resize((width, height), Image.Resampling.BOX))
     lit = np.clip(out * lay.light[0].astype(np.float32) + 0.5, 0, 255).astype(np.uint8)
     return RenderedClip(lit, staging, controls.astype(np.float32), u.astype(np.float32))
 
@@ -400,14 +400,13 @@ def staging_contact_sheets(folder: str, per_value: int = 3, frames_shown: int = 
         written.append(str(path))
 
     save("data-classes", {label: [render_clip(label, s, frames).frames for s in range(per_value)] for label in CLASSES})
-    base = {"speed": 0.5, "count": 1, "framing": 0.5, "pan": 0.0}
+    lr = "left_to_right"
     variations: dict[str, dict[str, Staging]] = {
-        "direction": {d: Staging(direction=d, **base) for d in DIRECTIONS},  # type: ignore[arg-type]
-        "speed": {f"speed {v}": Staging(direction="left_to_right", **{**base, "speed": v}) for v in (0.0, 0.5, 1.0)},
-        "count": {f"count {n}": Staging(direction="left_to_right", **{**base, "count": n}) for n in (1, 2, 3)},
-        "framing": {name: Staging(direction="left_to_right", **{**base, "framing": v})
-                    for name, v in (("wide", 1 / 6), ("medium", 0.5), ("close", 5 / 6))},
-        "pan": {f"pan {v}": Staging(direction="left_to_right", **{**base, "pan": v}) for v in (-1.0, 0.0, 1.0)},
+        "direction": {d: Staging(d, 0.5, 1, 0.5, 0.0) for d in DIRECTIONS},
+        "speed": {f"speed {v}": Staging(lr, v, 1, 0.5, 0.0) for v in (0.0, 0.5, 1.0)},
+        "count": {f"count {n}": Staging(lr, 0.5, n, 0.5, 0.0) for n in (1, 2, 3)},
+        "framing": {name: Staging(lr, 0.5, 1, v, 0.0) for name, v in (("wide", 1 / 6), ("medium", 0.5), ("close", 5 / 6))},
+        "pan": {f"pan {v}": Staging(lr, 0.5, 1, 0.5, v) for v in (-1.0, 0.0, 1.0)},
     }
     for field, values in variations.items():
         groups = {}
