@@ -176,21 +176,40 @@ def _check_output(output: pathlib.Path, source_path: str | None) -> None:
         raise UsageError(f"output {output} is a folder")
 
 
-def _check_format_holds(timeline: otio.schema.Timeline, output: pathlib.Path) -> None:
-    """Write the unfilled edit once to a scratch file, so a format that cannot hold it fails before any compute.
+def _check_format_holds(timeline: otio.schema.Timeline, output: pathlib.Path, pairs: list[tuple[Placeholder, ShotSpec]],
+                        model: GeneratorModel, profile: CodecProfile, media_dir: pathlib.Path) -> None:
+    """Write what the fill will write, before any compute: a copy of the edit with every planned shot linked
+    to a stand-in of its media (its real name, frames and timecode), so a format that cannot hold the
+    filled edit fails now, and one that can is never refused for what the unfilled edit held.
 
-    Only for formats whose limits are about the edit's shape (EDL: one video track; FCP X: whole rates),
-    which filling does not change; other writers judge references, which filling does change.
+    Bundles (.otioz, .otiod) copy real media in, so they are judged when written.
     """
+    import dataclasses
     import tempfile
 
-    if output.suffix.lower() not in (".edl", ".fcpxml"):
+    if output.suffix.lower() in (".otioz", ".otiod"):
         return
+    edit = timeline.deepcopy()
+    for placeholder, spec in pairs:
+        item = _item_at(edit, placeholder.path)
+        media_path = media_dir / media_file_name(spec, profile)
+        media = MediaInfo(media_path, spec.total_frames, spec.rate, spec.width, spec.height, profile.name,
+                          spec.timecode(0), "0" * 64)
+        link_placeholder(dataclasses.replace(placeholder, item=item), spec, media, model,
+                         media_path.resolve().as_uri(), "1970-01-01T00:00:00+00:00")
     with tempfile.TemporaryDirectory(prefix="previz-check-") as scratch:
         try:
-            write_timeline(timeline, pathlib.Path(scratch) / output.name)
+            write_timeline(edit, pathlib.Path(scratch) / output.name)
         except TimelineError as error:
             raise TimelineError(f"{output.suffix} cannot hold this edit: {error.message}") from None
+
+
+def _item_at(timeline: otio.schema.Timeline, path: tuple[int, ...]) -> otio.core.Item:
+    """The item at an index path from the top stack (as `Placeholder.path` counts)."""
+    node: Any = timeline.tracks
+    for index in path:
+        node = node[index]
+    return node
 
 
 def _skipped(timeline: otio.schema.Timeline, chosen: list[Placeholder]) -> list[SkippedItem]:
@@ -302,7 +321,6 @@ def plan_shots(
     output_path = pathlib.Path(output) if output is not None else None
     if output_path is not None:
         _check_output(output_path, source_path)
-        _check_format_holds(timeline, output_path)
     if options.media_dir is not None:
         media_dir = pathlib.Path(options.media_dir)
     elif output_path is not None:
@@ -328,6 +346,8 @@ def plan_shots(
         log.warning("clips are not signed (%s); they are marked AI-generated in their metadata only", why_not)
     placeholders = find_placeholders(timeline, options.kinds)
     pairs, failed = _shot_specs(timeline, placeholders, model, options)
+    if output_path is not None:
+        _check_format_holds(timeline, output_path, pairs, model, profile, media_dir)
     model_path = model.path
     if absolute_paths:
         media_dir, model_path = media_dir.resolve(), pathlib.Path(model.path).resolve()

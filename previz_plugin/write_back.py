@@ -84,6 +84,14 @@ def _source_range(spec: ShotSpec) -> otio.opentime.TimeRange:
     )
 
 
+def _moved(marker: otio.schema.Marker, shift: otio.opentime.RationalTime) -> otio.schema.Marker:
+    """A copy of the marker moved by `shift` in the clip's source time."""
+    moved = marker.clone()
+    span = moved.marked_range
+    moved.marked_range = otio.opentime.TimeRange(span.start_time + shift.rescaled_to(span.start_time), span.duration)
+    return moved
+
+
 def _unused_key(references: Mapping[str, Any]) -> str:
     key, number = REFERENCE_KEY, 1
     while key in references:
@@ -106,12 +114,14 @@ def link_placeholder(
         raise TimelineError(f"media has {media.frames} frames, the shot needs {spec.total_frames}").with_shot(spec.name)
     reference = _reference(spec, media, url)
     record = provenance(spec, media, model, generated_at)
+    new_range = _source_range(spec)
     if isinstance(item, otio.schema.Gap):
-        clip = otio.schema.Clip(name=item.name or spec.name, source_range=_source_range(spec))
+        clip = otio.schema.Clip(name=item.name or spec.name, source_range=new_range)
         clip.set_media_references({REFERENCE_KEY: reference}, REFERENCE_KEY)
         clip.metadata.update(dict(item.metadata))
+        shift = new_range.start_time - item.trimmed_range().start_time
         for marker in list(item.markers):
-            clip.markers.append(marker.clone())
+            clip.markers.append(_moved(marker, shift))
         for effect in list(item.effects):
             clip.effects.append(effect.clone())
         clip.metadata[METADATA_NAMESPACE] = record
@@ -124,9 +134,13 @@ def link_placeholder(
     key = _unused_key(references)
     references[key] = reference
     original_range = item.source_range
-    # The original reference keeps its own key; the clip's range now counts in the new media's timecode.
+    shift = new_range.start_time - item.trimmed_range().start_time
+    # The original reference keeps its own key; the clip's range now counts in the new media's timecode,
+    # and so do its markers: each keeps its place in the shot, so its record frame.
     item.set_media_references(references, key)
-    item.source_range = _source_range(spec)
+    item.source_range = new_range
+    for index, marker in enumerate(list(item.markers)):
+        item.markers[index] = _moved(marker, shift)
     existing = item.metadata.get(METADATA_NAMESPACE)
     merged = dict(existing) if isinstance(existing, Mapping) else {}
     merged.update(record)
