@@ -1,21 +1,31 @@
-"""The judge: a small 3D-CNN video classifier that `previz eval` scores generators with (PyTorch).
+"""The judge (v3): a two-stream 3D-CNN video classifier that `previz eval` scores generators with (PyTorch).
 
-FVD's I3D weights cannot be downloaded here, so the project trains its own judge on procedural clips
-rendered from seeds no generator ever trains on (see `judge_seeds`). It reads clips of JUDGE_FRAMES
-frames at JUDGE_SIZE x JUDGE_SIZE, whatever size the generator makes (frames are resized first), and
-gives class logits, the probability that the clip's motion is real (not frozen or shuffled frames), and
-the pooled feature vector both heads read and the Fréchet distance is measured in.
+FVD's I3D weights cannot be downloaded here, so the project trains its own judge on the v2 procedural
+clips (`scene.render_clip`, 16:9, each with its own random staging) rendered from seeds no generator
+ever trains on (see `judge_seeds`). It reads JUDGE_FRAMES frames at JUDGE_WIDTH x JUDGE_HEIGHT, the
+native size of the v2 data and of the bundled model, and is trained on sharp clips only: no blur, noise,
+recolouring, flips or broken motion. A soft clip is therefore out of its experience, which is the point:
+judge v2 learnt from blurred clips and so measured "could a blur of this be the class", not "does an
+editor see a car".
 
-Seed ranges. `procedural_bank` (data.py) renders generator training clip `index` of class `class_id`
-from seed `config.seed * 1_000_003 + class_id * 100_003 + index`: below 10**12 for any config.seed under
-999_000. Every judge seed is JUDGE_SEED_BASE (10**12) or more, one block per split, so the judge's
-training clips, its held-out clips and the evaluation's reference clips never share a seed with each
-other or with a generator's training data.
+Two streams, two heads:
+- the full stream sees RGB and the change from the previous frame; its pooled features are what the
+  Fréchet distance is measured in, and its head gives the class;
+- the motion stream sees the frame differences and nothing else, so a clip that does not move gives it
+  the same input (zeros) whatever it looks like; its head's accuracy on generated clips says whether the
+  clip moves like its class.
+
+Seed ranges. Generator training clips of class `class_id` come from seed
+`config.seed * 1_000_003 + class_id * 100_003 + index` (procedural_bank, staged_bank): below 10**12 for
+any config.seed under 999_000. Every judge seed is JUDGE_SEED_BASE (10**12) or more, one block per split,
+so the judge's training clips, its held-out clips and the evaluation's reference clips never share a
+seed with each other or with a generator's training data.
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import pathlib
 import sys
@@ -29,19 +39,17 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import TrainingError, UsageError
-from .procedural import CLASSES, render_clip
+from .scene import CLASSES, FRAME_HEIGHT, FRAME_WIDTH, render_clip
 
-JUDGE_FORMAT = "previz-judge-1"
+JUDGE_FORMAT = "previz-judge-3"
 JUDGE_FRAMES = 16
-JUDGE_SIZE = 32
+JUDGE_HEIGHT, JUDGE_WIDTH = FRAME_HEIGHT, FRAME_WIDTH
 JUDGE_SEED_BASE = 10**12
 SPLITS = ("train", "test", "reference_a", "reference_b")
 _SPLIT_STRIDE = 10**10
 _CLASS_STRIDE = 10**8
-DEFAULT_JUDGE_NAME = "judge.pt"
+DEFAULT_JUDGE_NAME = "judge-v3.pt"
 DIFFERENCE_GAIN = 4.0  # frame differences are small; scaled so they start on a par with the RGB channels
-BROKEN_FRACTION = 0.25  # of each training batch: clips with frozen or shuffled frames, for the motion head
-DEGRADE_SIZES = (8, 28)  # degraded clips are resized to a side in this range and back (at JUDGE_SIZE)
 
 
 def judge_seeds(split: str, class_id: int, count: int, start: int = 0) -> list[int]:
@@ -59,7 +67,7 @@ def judge_seeds(split: str, class_id: int, count: int, start: int = 0) -> list[i
 
 
 def default_judge_path() -> pathlib.Path:
-    """Return where the judge lives by default: bundled in the package, or samples/judge.pt in a checkout,
+    """Return where the judge lives by default: bundled in the package, or samples/judge-v3.pt in a checkout,
     else the user's cache folder (where `previz eval` trains one when none exists)."""
     package = pathlib.Path(__file__).resolve().parents[1]
     samples = package.parent / "samples"
@@ -78,20 +86,16 @@ class JudgeConfig:
 
     class_labels: tuple[str, ...] = CLASSES
     clip_frames: int = JUDGE_FRAMES
-    frame_size: int = JUDGE_SIZE
-    render_size: int = 64  # rendered like the sample generator's clips, then box-filtered down by 2
-    render_frames: int = 32  # random JUDGE_FRAMES windows are cut from these
-    channels: tuple[int, ...] = (16, 32, 64, 64)
-    train_clips_per_class: int = 600
+    frame_height: int = JUDGE_HEIGHT
+    frame_width: int = JUDGE_WIDTH
+    channels: tuple[int, ...] = (16, 32, 64, 64)  # the full stream; the first layer cuts 4x4 patches
+    motion_channels: tuple[int, ...] = (12, 24, 48, 48)  # the motion stream
+    train_clips_per_class: int = 1500
     test_clips_per_class: int = 200
-    steps: int = 600
-    batch_size: int = 32
+    steps: int = 800
+    batch_size: int = 24
     lr: float = 2e-3
     seed: int = 0
-    # Of each training batch: clips blurred, noised and recoloured (whole clips alike, so motion is kept).
-    # A class judge that only ever saw sharp clips calls any soft picture one class: version 1 of this judge
-    # called 33 of 48 real `drive` clips `play` once they were blurred to a 24-pixel side.
-    degrade_fraction: float = 0.5
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -99,86 +103,73 @@ class JudgeConfig:
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> JudgeConfig:
         coerced: dict[str, Any] = {key: tuple(value) if isinstance(value, list) else value for key, value in values.items()}
-        coerced.setdefault("degrade_fraction", 0.0)  # judges saved before degradation existed trained without it
         return cls(**coerced)
 
 
+def _stream(width: int, channels: tuple[int, ...]) -> nn.Sequential:
+    """3D convolutions from (B, width, T, H, W) to (B, channels[-1], T', H', W').
+
+    The first layer cuts 4x4 patches of each frame (a 128x72 frame becomes 32x18 cells: every pixel is
+    seen, at a cost a CPU can train in minutes); the next halve time and space, the last keeps them.
+    """
+    layers: list[nn.Module] = []
+    strides = [(1, 4, 4)] + [(2, 2, 2)] * (len(channels) - 2) + [(1, 1, 1)]
+    for k, (out, stride) in enumerate(zip(channels, strides, strict=True)):
+        kernel, padding = ((1, 4, 4), (0, 0, 0)) if k == 0 else ((3, 3, 3), (1, 1, 1))
+        layers += [nn.Conv3d(width, out, kernel, stride=stride, padding=padding, bias=False), nn.BatchNorm3d(out), nn.ReLU()]
+        width = out
+    return nn.Sequential(*layers)
+
+
+def frame_differences(clips: torch.Tensor) -> torch.Tensor:
+    """(B, 3, T, H, W) -> (B, 3, T - 1, H, W): frame t + 1 minus frame t, times DIFFERENCE_GAIN."""
+    return (clips[:, :, 1:] - clips[:, :, :-1]) * DIFFERENCE_GAIN
+
+
+@dataclass(frozen=True)
+class JudgeOutput:
+    logits: torch.Tensor  # (B, classes): the full stream's class logits
+    motion_logits: torch.Tensor  # (B, classes): the motion stream's, from frame differences only
+    features: torch.Tensor  # (B, channels[-1]): the full stream's pooled features
+
+
 class JudgeNet(nn.Module):
-    """Clips (B, 3, T, S, S) in [-1, 1] -> (class logits (B, classes), natural-motion logit (B,), features (B, F)).
+    """Clips (B, 3, T, H, W) in [-1, 1] -> JudgeOutput.
 
-    The second head tells real motion from frozen or shuffled frames. Without it the procedural classes
-    are told apart by looks alone (cars, people, animals), and the features would barely notice a
-    generator whose frames do not move: the head makes motion part of what the features measure.
+    Frame differences go into both streams (as TSN's RGB-difference stream): motion of a few pixels a
+    frame is a signal a plain 3D CNN over RGB learns slowly next to the looks of the scene.
     """
 
-    def __init__(self, classes: int, channels: tuple[int, ...]) -> None:
+    def __init__(self, classes: int, channels: tuple[int, ...], motion_channels: tuple[int, ...]) -> None:
         super().__init__()
-        blocks: list[nn.Module] = []
-        width = 6  # RGB and its change from the previous frame
-        # Stride (1, 2, 2) first: at 32 px the first layer sees shapes; time is halved from the second.
-        strides = [(1, 2, 2)] + [(2, 2, 2)] * (len(channels) - 2) + [(1, 1, 1)]
-        for out, stride in zip(channels, strides, strict=True):
-            blocks += [nn.Conv3d(width, out, 3, stride=stride, padding=1, bias=False), nn.BatchNorm3d(out), nn.ReLU()]
-            width = out
-        self.net = nn.Sequential(*blocks)
-        self.head = nn.Sequential(nn.Dropout(0.2), nn.Linear(width, classes))
-        self.motion_head = nn.Linear(width, 1)
+        self.full = _stream(6, channels)
+        self.motion = _stream(3, motion_channels)
+        self.head = nn.Sequential(nn.Dropout(0.2), nn.Linear(channels[-1], classes))
+        self.motion_head = nn.Sequential(nn.Dropout(0.2), nn.Linear(motion_channels[-1], classes))
 
-    def forward(self, clips: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        # Frame differences as input channels (as TSN's RGB-difference stream): procedural motion moves a
-        # few pixels a frame, a signal a plain 3D CNN over RGB learns slowly next to the looks of the scene.
-        change = clips[:, :, 1:] - clips[:, :, :-1]
-        change = torch.cat([change[:, :, :1], change], dim=2) * DIFFERENCE_GAIN
-        features = self.net(torch.cat([clips, change], dim=1)).mean(dim=(2, 3, 4))
-        return self.head(features), self.motion_head(features).squeeze(1), features
+    def motion_input(self, clips: torch.Tensor) -> torch.Tensor:
+        """What the motion stream sees: frame differences, nothing of a frame's own looks."""
+        return frame_differences(clips)
+
+    def forward(self, clips: torch.Tensor) -> JudgeOutput:
+        change = self.motion_input(clips)
+        features = self.full(torch.cat([clips[:, :, 1:], change], dim=1)).mean(dim=(2, 3, 4))
+        motion = self.motion(change).mean(dim=(2, 3, 4))
+        return JudgeOutput(self.head(features), self.motion_head(motion), features)
 
 
-def break_motion(clips: np.ndarray, rng: np.random.Generator, fraction: float) -> np.ndarray:
-    """Return a bool mask of the clips (N, T, ...) whose motion was broken in place: one frame held, or frames shuffled."""
-    broken = rng.random(len(clips)) < fraction
-    for i in np.flatnonzero(broken):
-        if rng.random() < 0.5:
-            clips[i] = clips[i, int(rng.integers(clips.shape[1]))][None]
-        else:
-            clips[i] = clips[i, rng.permutation(clips.shape[1])]
-    return broken
+def to_judge_input(clips: np.ndarray) -> torch.Tensor:
+    """uint8 clips (N, T, H, W, 3) at the judge's size -> float (N, 3, T, H, W) in [-1, 1]."""
+    assert clips.ndim == 5 and clips.shape[-1] == 3 and clips.dtype == np.uint8, (clips.shape, clips.dtype)
+    frames = torch.from_numpy(np.ascontiguousarray(clips)).float() / 127.5 - 1.0
+    return frames.permute(0, 4, 1, 2, 3).contiguous()
 
 
-def degrade(clips: torch.Tensor, rng: np.random.Generator, fraction: float) -> torch.Tensor:
-    """Return judge inputs (N, 3, T, S, S) with `fraction` of the clips blurred, noised and recoloured.
-
-    Each picked clip is resized down to a random side and back, given a random contrast, brightness and
-    per-channel gain, and a little grain; the same for every frame, so the clip's motion is untouched.
-    """
-    out = clips.clone()
-    n, _, _, size, _ = clips.shape
-    for i in np.flatnonzero(rng.random(n) < fraction):
-        frames = clips[i].transpose(0, 1)  # (T, 3, S, S)
-        side = int(rng.integers(DEGRADE_SIZES[0], DEGRADE_SIZES[1] + 1))
-        frames = F.interpolate(F.interpolate(frames, size=(side, side), mode="area"), size=(size, size),
-                               mode="bilinear", align_corners=False)
-        gain = torch.from_numpy(rng.uniform(0.8, 1.2, size=(1, 3, 1, 1))).float()
-        frames = frames * float(rng.uniform(0.7, 1.1)) * gain + float(rng.uniform(-0.15, 0.15))
-        grain = rng.normal(0, rng.uniform(0, 0.08), size=(1, *frames.shape[1:]))  # still grain: not motion
-        frames = frames + torch.from_numpy(grain).float()
-        out[i] = frames.clamp(-1, 1).transpose(0, 1)
-    return out
-
-
-def to_judge_input(clips: np.ndarray, size: int = JUDGE_SIZE) -> torch.Tensor:
-    """uint8 clips (N, T, H, W, 3) of any frame size -> float (N, 3, T, size, size) in [-1, 1].
-
-    Larger frames are area-averaged (a box filter for whole factors, as 64 -> 32), smaller ones
-    bilinearly enlarged, so generators of every size are judged at one resolution.
-    """
-    assert clips.ndim == 5 and clips.shape[-1] == 3, clips.shape
-    n, t, h, w, _ = clips.shape
-    frames = torch.from_numpy(np.ascontiguousarray(clips)).reshape(n * t, h, w, 3).permute(0, 3, 1, 2).float()
-    if (h, w) != (size, size):
-        mode = "area" if h >= size and w >= size else "bilinear"
-        frames = F.interpolate(frames, size=(size, size), mode=mode, **({"align_corners": False} if mode == "bilinear" else {}))
-    frames = frames / 127.5 - 1.0
-    return frames.reshape(n, t, 3, size, size).transpose(1, 2).contiguous()
+@dataclass(frozen=True)
+class JudgeScores:
+    logits: np.ndarray  # (N, classes)
+    motion_logits: np.ndarray  # (N, classes): from frame differences only
+    features: np.ndarray  # (N, F): what the Fréchet distance compares
 
 
 @dataclass
@@ -193,28 +184,23 @@ class Judge:
     training: dict[str, Any] = field(default_factory=dict)
 
     @torch.no_grad()
-    def score(self, clips: np.ndarray, batch: int = 64) -> JudgeScores:
-        """Return the judge's logits, natural-motion probabilities and features for uint8 clips (N, T, H, W, 3).
+    def score(self, clips: np.ndarray, batch: int = 32) -> JudgeScores:
+        """Return the judge's logits, motion-only logits and features for uint8 clips (N, T, H, W, 3).
 
-        The first clip_frames frames of each clip are judged; clips must have at least that many.
+        Clips must be at the judge's frame size (`measure.fit_clips` puts any model's frames there);
+        the first clip_frames frames of each are judged.
         """
-        frames = self.config.clip_frames
-        if clips.ndim != 5 or clips.shape[1] < frames:
-            raise UsageError(f"the judge needs clips (N, >= {frames} frames, H, W, 3), got {clips.shape}")
-        outputs: list[list[np.ndarray]] = [[], [], []]
+        c = self.config
+        if clips.ndim != 5 or clips.shape[1] < c.clip_frames or clips.shape[2:] != (c.frame_height, c.frame_width, 3):
+            raise UsageError(f"the judge needs uint8 clips (N, >= {c.clip_frames} frames, {c.frame_height}, "
+                             f"{c.frame_width}, 3), got {clips.shape}")
+        parts: list[list[np.ndarray]] = [[], [], []]
         for first in range(0, len(clips), batch):
-            out = self.network(to_judge_input(clips[first : first + batch, :frames], self.config.frame_size))
-            for store, value in zip(outputs, out, strict=True):
+            out = self.network(to_judge_input(clips[first : first + batch, : c.clip_frames]))
+            for store, value in zip(parts, (out.logits, out.motion_logits, out.features), strict=True):
                 store.append(value.numpy().astype(np.float64))
-        logits, motion, features = (np.concatenate(store) for store in outputs)
-        return JudgeScores(logits, 1.0 / (1.0 + np.exp(-motion)), features)
-
-
-@dataclass(frozen=True)
-class JudgeScores:
-    logits: np.ndarray  # (N, classes)
-    natural_motion: np.ndarray  # (N,) probability that the clip's motion is real, not frozen or shuffled
-    features: np.ndarray  # (N, F): what the Fréchet distance compares
+        logits, motion, features = (np.concatenate(store) for store in parts)
+        return JudgeScores(logits, motion, features)
 
 
 @dataclass(frozen=True)
@@ -226,43 +212,48 @@ class JudgeReport:
     test_clips_per_class: int
     heldout_accuracy: float
     heldout_accuracy_per_class: dict[str, float]
-    heldout_motion_accuracy: float  # real vs frozen-or-shuffled motion, on held-out clips half of them broken
+    heldout_motion_accuracy: float  # the motion-only head on the same held-out clips
+    heldout_motion_accuracy_per_class: dict[str, float]
     final_loss: float
 
 
-def render_split(config: JudgeConfig, split: str, clips_per_class: int, frames: int, size: int,
-                 keep_size: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Return (uint8 clips (N, frames, S, S, 3), class ids (N,)) rendered from a judge split's seeds.
+@dataclass(frozen=True)
+class ClipBank:
+    """Rendered clips of a judge split, exactly as scene.render_clip made them, with their seeds."""
 
-    Clips are rendered at `size` and, with keep_size, box-filtered to it as they come (memory stays small).
-    """
-    clips, ids = [], []
+    clips: np.ndarray  # uint8 (N, T, H, W, 3)
+    class_ids: np.ndarray  # int64 (N,)
+    seeds: np.ndarray  # int64 (N,)
+
+
+def render_split(config: JudgeConfig, split: str, clips_per_class: int) -> ClipBank:
+    """Return clips 0 .. clips_per_class-1 of every class of a judge split, each with its seed's own staging."""
+    count = len(config.class_labels) * clips_per_class
+    clips = np.empty((count, config.clip_frames, config.frame_height, config.frame_width, 3), np.uint8)
+    ids, seeds = np.empty(count, np.int64), np.empty(count, np.int64)
+    index = 0
     for class_id, label in enumerate(config.class_labels):
         for seed in judge_seeds(split, class_id, clips_per_class):
-            clip = render_clip(label, seed, frames, size)
-            clips.append(clip if keep_size is None else _downsample(clip[None], keep_size)[0])
-            ids.append(class_id)
-    return np.stack(clips), np.asarray(ids, dtype=np.int64)
+            clips[index] = render_clip(label, seed, config.clip_frames, height=config.frame_height).frames
+            ids[index], seeds[index] = class_id, seed
+            index += 1
+    return ClipBank(clips, ids, seeds)
 
 
-def _downsample(clips: np.ndarray, size: int) -> np.ndarray:
-    """Box-filter uint8 clips to `size` the way the judge will see them, kept as uint8 to save memory."""
-    if clips.shape[2] == size:
-        return clips
-    frames = to_judge_input(clips, size).transpose(1, 2).permute(0, 1, 3, 4, 2)  # back to (N, T, S, S, 3)
-    return ((frames + 1.0) * 127.5 + 0.5).clamp(0, 255).byte().numpy()
+def training_batch(bank: ClipBank, rng: np.random.Generator, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Return (uint8 clips, class ids) drawn from the bank: rendered clips as they are, nothing degraded."""
+    picks = rng.integers(0, len(bank.clips), size=size)
+    return bank.clips[picks], bank.class_ids[picks]
 
 
-def train_judge(out_path: str | os.PathLike, *, clips_per_class: int | None = None, steps: int | None = None,
-                seed: int = 0, test_clips_per_class: int | None = None, progress: bool = False) -> JudgeReport:
-    """Train a judge on procedural clips, measure it on held-out clips, save it to out_path; return the report."""
-    defaults = JudgeConfig()
-    config = JudgeConfig(
-        train_clips_per_class=defaults.train_clips_per_class if clips_per_class is None else clips_per_class,
-        test_clips_per_class=defaults.test_clips_per_class if test_clips_per_class is None else test_clips_per_class,
-        steps=defaults.steps if steps is None else steps,
-        seed=seed,
-    )
+def _accuracies(predicted: np.ndarray, truth: np.ndarray, labels: tuple[str, ...]) -> tuple[float, dict[str, float]]:
+    per_class = {label: float((predicted[truth == k] == k).mean()) for k, label in enumerate(labels)}
+    return float((predicted == truth).mean()), per_class
+
+
+def train_judge(out_path: str | os.PathLike, *, config: JudgeConfig | None = None, progress: bool = False) -> JudgeReport:
+    """Train a judge on sharp procedural clips, measure both heads on held-out clips, save it; return the report."""
+    config = config or JudgeConfig()
     if config.train_clips_per_class < 1 or config.test_clips_per_class < 1 or config.steps < 1:
         raise UsageError(f"judge training needs at least 1 clip per class, 1 held-out clip per class and 1 step; got "
                          f"{config.train_clips_per_class}, {config.test_clips_per_class} and {config.steps}")
@@ -274,26 +265,20 @@ def train_judge(out_path: str | os.PathLike, *, clips_per_class: int | None = No
             print(f"[judge {time.monotonic() - started:5.0f} s] {message}", file=sys.stderr, flush=True)
 
     say(f"rendering {config.train_clips_per_class} training clips per class")
-    train_clips, train_ids = render_split(config, "train", config.train_clips_per_class, config.render_frames,
-                                          config.render_size, keep_size=config.frame_size)
-    torch.manual_seed(seed)
-    rng = np.random.default_rng([seed, 7])
-    network = JudgeNet(len(config.class_labels), config.channels)
+    bank = render_split(config, "train", config.train_clips_per_class)
+    torch.manual_seed(config.seed)
+    rng = np.random.default_rng([config.seed, 7])
+    network = JudgeNet(len(config.class_labels), config.channels, config.motion_channels)
     optimizer = torch.optim.AdamW(network.parameters(), lr=config.lr, weight_decay=1e-4)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=config.lr, total_steps=config.steps)
     network.train()
     loss_value = float("nan")
+    say(f"training {config.steps} steps of {config.batch_size} clips")
     for step in range(1, config.steps + 1):
-        picks = rng.integers(0, len(train_clips), size=config.batch_size)
-        starts = rng.integers(0, config.render_frames - config.clip_frames + 1, size=config.batch_size)
-        batch = np.stack([train_clips[p, s : s + config.clip_frames] for p, s in zip(picks, starts, strict=True)])
-        flips = rng.random(config.batch_size) < 0.5  # direction of travel is not a class property
-        batch[flips] = batch[flips][:, :, :, ::-1]
-        natural = ~break_motion(batch, rng, BROKEN_FRACTION)
-        logits, motion, _ = network(degrade(to_judge_input(batch, config.frame_size), rng, config.degrade_fraction))
-        # Broken clips teach only the motion head: the class head learns from clips as they really move.
-        loss = F.cross_entropy(logits[natural], torch.from_numpy(train_ids[picks][natural])) if natural.any() else 0.0
-        loss = loss + F.binary_cross_entropy_with_logits(motion, torch.from_numpy(natural.astype(np.float32)))
+        clips, ids = training_batch(bank, rng, config.batch_size)
+        out = network(to_judge_input(clips))
+        target = torch.from_numpy(ids)
+        loss = F.cross_entropy(out.logits, target) + F.cross_entropy(out.motion_logits, target)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -301,29 +286,27 @@ def train_judge(out_path: str | os.PathLike, *, clips_per_class: int | None = No
         loss_value = float(loss.detach())
         if step % 100 == 0 or step == config.steps:
             say(f"step {step}/{config.steps} loss {loss_value:.3f}")
-    del train_clips
+    del bank
 
     say(f"rendering {config.test_clips_per_class} held-out clips per class")
-    test_clips, test_ids = render_split(config, "test", config.test_clips_per_class, config.clip_frames, config.render_size)
-    network.eval()
-    judge = Judge(out_path, "", config, network, float("nan"))
-    predicted = judge.score(test_clips).logits.argmax(axis=1)
-    per_class = {label: float((predicted[test_ids == k] == k).mean()) for k, label in enumerate(config.class_labels)}
-    accuracy = float((predicted == test_ids).mean())
-    broken = break_motion(test_clips, np.random.default_rng([seed, 8]), 0.5)
-    motion_accuracy = float(((judge.score(test_clips).natural_motion > 0.5) == ~broken).mean())
+    test = render_split(config, "test", config.test_clips_per_class)
+    judge = Judge(out_path, "", config, network.eval(), float("nan"))
+    scores = judge.score(test.clips)
+    accuracy, per_class = _accuracies(scores.logits.argmax(axis=1), test.class_ids, config.class_labels)
+    motion, motion_per_class = _accuracies(scores.motion_logits.argmax(axis=1), test.class_ids, config.class_labels)
     seconds = time.monotonic() - started
     say(f"held-out accuracy {accuracy:.3f} (" + ", ".join(f"{k} {v:.3f}" for k, v in per_class.items())
-        + f"); frozen/shuffled frames told from real motion: {motion_accuracy:.3f}")
+        + f"); motion-only {motion:.3f}")
     payload = {
         "format": JUDGE_FORMAT,
         "config": config.to_dict(),
         "state_dict": network.state_dict(),
         "heldout_accuracy": accuracy,
         "heldout_accuracy_per_class": per_class,
-        "heldout_motion_accuracy": motion_accuracy,
+        "heldout_motion_accuracy": motion,
+        "heldout_motion_accuracy_per_class": motion_per_class,
         "training": {"seconds": seconds, "final_loss": loss_value, "torch": str(torch.__version__),
-                     "seed_base": JUDGE_SEED_BASE, "splits": list(SPLITS)},
+                     "threads": torch.get_num_threads(), "seed_base": JUDGE_SEED_BASE, "splits": list(SPLITS)},
     }
     out_path.parent.mkdir(parents=True, exist_ok=True)
     temporary = out_path.with_name(f".{out_path.name}.partial")
@@ -333,7 +316,7 @@ def train_judge(out_path: str | os.PathLike, *, clips_per_class: int | None = No
     finally:
         temporary.unlink(missing_ok=True)
     return JudgeReport(out_path, config.steps, seconds, config.train_clips_per_class, config.test_clips_per_class,
-                       accuracy, per_class, motion_accuracy, loss_value)
+                       accuracy, per_class, motion, motion_per_class, loss_value)
 
 
 def load_judge(path: str | os.PathLike) -> Judge:
@@ -343,23 +326,26 @@ def load_judge(path: str | os.PathLike) -> Judge:
         raise TrainingError(f"no judge at {path}; train one: python -m previz_plugin.train.judge --out {path}")
     data = path.read_bytes()
     try:
-        import io
-
         payload = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     except Exception as error:  # torch raises many types for a bad file; all mean the same to the user
         raise TrainingError(f"{path} is not a readable judge ({type(error).__name__}: {error})") from None
+    if isinstance(payload, dict) and payload.get("format") == "previz-judge-1":
+        raise TrainingError(f"{path} is a retired judge (v1/v2, 32x32, trained on blurred clips); its numbers are "
+                            f"history (docs/quality.md). Use samples/{DEFAULT_JUDGE_NAME} or train one: "
+                            f"python -m previz_plugin.train.judge --out samples/{DEFAULT_JUDGE_NAME}")
     if not isinstance(payload, dict) or payload.get("format") != JUDGE_FORMAT:
         raise TrainingError(f"{path} is not a previz judge (format {JUDGE_FORMAT} expected)")
     config = JudgeConfig.from_dict(payload["config"])
-    network = JudgeNet(len(config.class_labels), config.channels)
+    network = JudgeNet(len(config.class_labels), config.channels, config.motion_channels)
     network.load_state_dict(payload["state_dict"])
     training = dict(payload.get("training", {}), heldout_accuracy_per_class=payload.get("heldout_accuracy_per_class", {}),
-                    heldout_motion_accuracy=payload.get("heldout_motion_accuracy"))
+                    heldout_motion_accuracy=payload.get("heldout_motion_accuracy"),
+                    heldout_motion_accuracy_per_class=payload.get("heldout_motion_accuracy_per_class", {}))
     return Judge(path, hashlib.sha256(data).hexdigest(), config, network.eval(), float(payload["heldout_accuracy"]), training)
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python -m previz_plugin.train.judge --out samples/judge.pt`: train the judge, print its report."""
+    """`python -m previz_plugin.train.judge --out samples/judge-v3.pt`: train the judge, print its report."""
     import argparse
     import json
 
@@ -369,10 +355,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--clips-per-class", type=int, default=defaults.train_clips_per_class)
     parser.add_argument("--test-clips-per-class", type=int, default=defaults.test_clips_per_class)
     parser.add_argument("--steps", type=int, default=defaults.steps)
+    parser.add_argument("--batch-size", type=int, default=defaults.batch_size)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
     args = parser.parse_args(argv)
-    report = train_judge(args.out, clips_per_class=args.clips_per_class, steps=args.steps, seed=args.seed,
-                         test_clips_per_class=args.test_clips_per_class, progress=True)
+    torch.set_num_threads(args.threads)
+    config = JudgeConfig(train_clips_per_class=args.clips_per_class, test_clips_per_class=args.test_clips_per_class,
+                         steps=args.steps, batch_size=args.batch_size, seed=args.seed)
+    report = train_judge(args.out, config=config, progress=True)
     print(json.dumps(asdict(report), indent=2, default=str))
     return 0
 
