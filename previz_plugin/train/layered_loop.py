@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import pathlib
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,15 +24,13 @@ from . import layout as geo
 from .config import TrainConfig
 from .layered import LayeredCritic, LayeredGenerator
 from .loop import (
-    CHECKPOINT_FORMAT,
     CHECKPOINT_NAME,
-    LOSS_LOG_NAME,
     TrainResult,
-    _atomic_save,
-    _write_loss_curve,
+    drive,
     ema_decay_at,
     pick_device,
     pick_precision,
+    save_checkpoint,
     update_average,
 )
 
@@ -193,19 +190,10 @@ def step(run: Run) -> dict[str, float]:
     return losses
 
 
-def checkpoint(run: Run) -> None:
-    _atomic_save({
-        "format": CHECKPOINT_FORMAT,
-        "config": run.config.to_dict(),
-        "step": run.step,
-        "elapsed_s": run.elapsed_before + (time.monotonic() - run.started),
-        "generator": run.generator.state_dict(),
-        "generator_ema": run.average.state_dict(),
-        "critic": run.critic.state_dict(),
-        "opt_generator": run.opt_g.state_dict(),
-        "opt_critic": run.opt_c.state_dict(),
-    }, run.run_dir / CHECKPOINT_NAME)
-    _write_loss_curve(run.run_dir / LOSS_LOG_NAME, run.run_dir / "losses.png")
+def checkpoint(run: Run, elapsed_s: float) -> None:
+    save_checkpoint(run.run_dir / CHECKPOINT_NAME, run.config, run.step, elapsed_s, {
+        "generator": run.generator, "generator_ema": run.average, "critic": run.critic,
+        "opt_generator": run.opt_g, "opt_critic": run.opt_c})
 
 
 SAMPLE_STAGINGS = (
@@ -249,31 +237,7 @@ def write_samples(generator: LayeredGenerator, path: pathlib.Path, frames: int =
 def train_layered(config: TrainConfig, run_dir: pathlib.Path, payload: dict[str, Any] | None, *, device: str,
                   precision: str, target_steps: int, progress: bool | None,
                   on_step: Callable[[int, dict[str, float]], None] | None) -> TrainResult:
-    """The loop: setup, then steps with a log line, checkpoints and samples on their schedules."""
     run = setup(config, run_dir, device, precision, payload)
-    from tqdm import tqdm
-
-    show_bar = sys.stderr.isatty() if progress is None else progress
-    bar = tqdm(total=target_steps, initial=run.step, disable=not show_bar, desc="train", unit="step", leave=False)
-    last_save = time.monotonic()
-    losses: dict[str, float] = {}
-    with open(run_dir / LOSS_LOG_NAME, "a", encoding="utf-8") as log:
-        while run.step < target_steps:
-            losses = step(run)
-            bar.update(1)
-            if run.step % config.log_every == 0 or run.step == target_steps:
-                row = {"step": run.step, "time_s": round(run.elapsed_before + time.monotonic() - run.started, 2),
-                       **losses}
-                log.write(json.dumps(row) + "\n")
-                log.flush()
-            if on_step is not None:
-                on_step(run.step, losses)
-            if time.monotonic() - last_save >= config.checkpoint_every_s:
-                checkpoint(run)
-                last_save = time.monotonic()
-            if config.sample_every and run.step % config.sample_every == 0:
-                write_samples(run.average, run_dir / "samples.png")
-    bar.close()
-    checkpoint(run)
-    return TrainResult(run_dir, run_dir / CHECKPOINT_NAME, run.step,
-                       run.elapsed_before + time.monotonic() - run.started, losses)
+    return drive(run_dir, config, step=run.step, elapsed_before=run.elapsed_before, target_steps=target_steps,
+                 one_step=lambda: step(run), save=lambda elapsed: checkpoint(run, elapsed),
+                 samples=lambda: write_samples(run.average, run_dir / "samples.png"), progress=progress, on_step=on_step)

@@ -16,9 +16,7 @@ import torch
 
 from ..errors import TrainingError
 from .config import TrainConfig
-from .data import ClipBank, folder_bank, procedural_bank
-from .networks import Critic, Generator
-from .wgan_gp import critic_loss, generator_loss
+from .networks import Generator
 
 CHECKPOINT_NAME = "checkpoint.pt"
 CHECKPOINT_FORMAT = "previz-checkpoint-1"
@@ -72,7 +70,7 @@ def _atomic_save(payload: dict[str, Any], path: pathlib.Path) -> None:
     os.replace(temporary, path)
 
 
-def load_checkpoint(path: str | pathlib.Path) -> dict[str, Any]:
+def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     """Return a checkpoint's contents; a file is data, so it is read with weights_only=True (no code runs)."""
     path = pathlib.Path(path)
     if path.is_dir():
@@ -88,7 +86,7 @@ def load_checkpoint(path: str | pathlib.Path) -> dict[str, Any]:
     return payload
 
 
-def generator_from_checkpoint(path: str | pathlib.Path) -> tuple[Generator, TrainConfig, dict[str, Any]]:
+def generator_from_checkpoint(path: str | os.PathLike) -> tuple[Generator, TrainConfig, dict[str, Any]]:
     """Return the generator a checkpoint holds (its moving average where it has one), in eval mode, with its config."""
     payload = load_checkpoint(path)
     config = TrainConfig.from_dict(payload["config"])
@@ -110,10 +108,10 @@ def ema_decay_at(step: int, decay: float) -> float:
 
 @torch.no_grad()
 def update_average(average: torch.nn.Module, generator: torch.nn.Module, decay: float) -> None:
-    for kept, current in zip(average.parameters(), generator.parameters(), strict=True):
-        kept.lerp_(current, 1.0 - decay)
-    for kept, current in zip(average.buffers(), generator.buffers(), strict=True):
-        kept.copy_(current)
+    for kept_weight, weight in zip(average.parameters(), generator.parameters(), strict=True):
+        kept_weight.lerp_(weight, 1.0 - decay)
+    for kept_buffer, buffer in zip(average.buffers(), generator.buffers(), strict=True):
+        kept_buffer.copy_(buffer)
 
 
 def _write_loss_curve(log_path: pathlib.Path, png_path: pathlib.Path) -> None:
@@ -182,6 +180,8 @@ def train(
     """Train a generator with WGAN-GP into run_dir; resume continues from run_dir's checkpoint.
 
     overrides change run-schedule keys (`TrainConfig.with_overrides`) of the given or the resumed config.
+    The run is set up, stepped and checkpointed by `frames_loop` (v1) or `layered_loop` (v2); `drive`
+    is the loop both share.
     """
     run_dir = pathlib.Path(run_dir)
     checkpoint_path = run_dir / CHECKPOINT_NAME
@@ -205,128 +205,56 @@ def train(
 
         return train_layered(config, run_dir, payload, device=device, precision=precision,
                              target_steps=target_steps, progress=progress, on_step=on_step)
-    torch_device = pick_device(device)
-    mixed = pick_precision(precision, torch_device) == "bf16"
+    from .frames_loop import train_frames
 
-    def autocast() -> Any:
-        return torch.autocast(device_type=torch_device.type, dtype=torch.bfloat16, enabled=mixed)
+    return train_frames(config, run_dir, payload, data=data, device=device, precision=precision,
+                        target_steps=target_steps, progress=progress, on_step=on_step)
 
-    torch.manual_seed(config.seed)
-    if data == "procedural":
-        bank: ClipBank = procedural_bank(config)
-    else:
-        bank = folder_bank(data, config)
-        config = config.replace(data=str(data), class_labels=bank.class_labels, training_data_description=bank.description)
-    if bank.clips.shape[1] < config.clip_frames:
-        raise TrainingError(f"training clips have {bank.clips.shape[1]} frames, fewer than clip_frames={config.clip_frames}")
-    run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "config.json").write_text(json.dumps(config.to_dict(), indent=2, sort_keys=True) + "\n")
 
-    generator = Generator(config).to(torch_device)
-    critic = Critic(config).to(torch_device)
-    average = Generator(config).to(torch_device).eval().requires_grad_(False)
-    average.load_state_dict(generator.state_dict())
-    opt_g = torch.optim.Adam(generator.parameters(), lr=config.lr_generator, betas=config.adam_betas)
-    opt_c = torch.optim.Adam(critic.parameters(), lr=config.lr_critic, betas=config.adam_betas)
-    rng = np.random.default_rng(config.seed)
-    step, elapsed_before = 0, 0.0
-    if payload is not None:
-        generator.load_state_dict(payload["generator"])
-        critic.load_state_dict(payload["critic"])
-        opt_g.load_state_dict(payload["opt_generator"])
-        opt_c.load_state_dict(payload["opt_critic"])
-        step, elapsed_before = int(payload["step"]), float(payload["elapsed_s"])
-        # A checkpoint from before averaging existed starts its average at its current weights.
-        average.load_state_dict(payload.get("generator_ema") or payload["generator"])
-        rng = np.random.default_rng([config.seed, step])
-        torch.manual_seed(config.seed + step)
+def drive(run_dir: pathlib.Path, config: TrainConfig, *, step: int, elapsed_before: float, target_steps: int,
+          one_step: Callable[[], dict[str, float]], save: Callable[[float], None],
+          samples: Callable[[], object] | None, progress: bool | None,
+          on_step: Callable[[int, dict[str, float]], None] | None) -> TrainResult:
+    """The loop every run shares: steps, a log line every log_every, checkpoints and samples on their schedules.
 
-    def save() -> None:
-        _atomic_save(
-            {
-                "format": CHECKPOINT_FORMAT,
-                "config": config.to_dict(),
-                "step": step,
-                "elapsed_s": elapsed_before + (time.monotonic() - started),
-                "generator": generator.state_dict(),
-                "generator_ema": average.state_dict(),
-                "critic": critic.state_dict(),
-                "opt_generator": opt_g.state_dict(),
-                "opt_critic": opt_c.state_dict(),
-            },
-            checkpoint_path,
-        )
-
-    def noise(batch: int) -> tuple[torch.Tensor, torch.Tensor]:
-        content = torch.randn(batch, config.content_dim, device=torch_device)
-        motion = torch.randn(batch, config.clip_frames + config.temporal_context, config.motion_noise_dim, device=torch_device)
-        return content, motion
-
-    def frames_of(clips: torch.Tensor, picks: torch.Tensor) -> torch.Tensor:
-        # The image critic sees a few frames per clip, with the clip's class.
-        return clips[torch.arange(clips.shape[0], device=torch_device)[:, None], picks].flatten(0, 1)
-
-    show_bar = sys.stderr.isatty() if progress is None else progress
+    one_step() makes one generator step and returns its losses; save(elapsed_s) writes the checkpoint.
+    """
     from tqdm import tqdm
 
+    show_bar = sys.stderr.isatty() if progress is None else progress
     bar = tqdm(total=target_steps, initial=step, disable=not show_bar, desc="train", unit="step", leave=False)
-    started, last_save = time.monotonic(), time.monotonic()
+    started = last_save = time.monotonic()
     log_path = run_dir / LOSS_LOG_NAME
     losses: dict[str, float] = {}
-    k = config.image_critic_frames
+
+    def elapsed() -> float:
+        return elapsed_before + time.monotonic() - started
+
     with open(log_path, "a", encoding="utf-8") as log:
         while step < target_steps:
-            for _ in range(config.n_critic):
-                real_np, ids_np = bank.sample(rng, config.batch_size, config.clip_frames, config.class_weights)
-                real = torch.from_numpy(real_np).to(torch_device)
-                class_id = torch.from_numpy(ids_np).to(torch_device)
-                picks = torch.randint(0, config.clip_frames, (config.batch_size, k), device=torch_device)
-                with autocast():
-                    with torch.no_grad():
-                        fake = generator(class_id, *noise(config.batch_size)).float()
-                    video = critic_loss(critic.video, real, fake, class_id, config.gp_lambda)
-                    image = critic_loss(critic.image, frames_of(real, picks), frames_of(fake, picks), class_id.repeat_interleave(k), config.gp_lambda)
-                opt_c.zero_grad(set_to_none=True)
-                (video.total.float() + image.total.float()).backward()
-                opt_c.step()
-            if config.class_weights:
-                shares = torch.tensor(config.class_weights, dtype=torch.float32)
-                class_id = torch.multinomial(shares, config.batch_size, replacement=True).to(torch_device)
-            else:
-                class_id = torch.randint(0, len(config.class_labels), (config.batch_size,), device=torch_device)
-            picks = torch.randint(0, config.clip_frames, (config.batch_size, k), device=torch_device)
-            with autocast():
-                fake = generator(class_id, *noise(config.batch_size))
-                g_loss = (generator_loss(critic.video, fake, class_id)
-                          + generator_loss(critic.image, frames_of(fake, picks), class_id.repeat_interleave(k))).float()
-            opt_g.zero_grad(set_to_none=True)
-            g_loss.backward()
-            opt_g.step()
-            update_average(average, generator, ema_decay_at(step, config.ema_decay))
+            losses = one_step()
             step += 1
             bar.update(1)
-            losses = {
-                "critic_loss": float((video.total + image.total).detach()),
-                "generator_loss": float(g_loss.detach()),
-                "wasserstein_video": video.wasserstein,
-                "wasserstein_image": image.wasserstein,
-                "penalty": video.penalty + image.penalty,
-            }
             if not all(np.isfinite(list(losses.values()))):
                 raise TrainingError(f"training diverged at step {step}: losses {losses}")
             if step % config.log_every == 0 or step == target_steps:
-                row = {"step": step, "time_s": round(elapsed_before + time.monotonic() - started, 2), **losses}
-                log.write(json.dumps(row) + "\n")
+                log.write(json.dumps({"step": step, "time_s": round(elapsed(), 2), **losses}) + "\n")
                 log.flush()
             if on_step is not None:
                 on_step(step, losses)
             if time.monotonic() - last_save >= config.checkpoint_every_s:
-                save()
+                save(elapsed())
                 _write_loss_curve(log_path, run_dir / "losses.png")
                 last_save = time.monotonic()
-            if config.sample_every and step % config.sample_every == 0:
-                write_samples(average, config, run_dir / "samples.png")
+            if samples is not None and config.sample_every and step % config.sample_every == 0:
+                samples()
     bar.close()
-    save()
+    save(elapsed())
     _write_loss_curve(log_path, run_dir / "losses.png")
-    return TrainResult(run_dir, checkpoint_path, step, elapsed_before + time.monotonic() - started, losses)
+    return TrainResult(run_dir, run_dir / CHECKPOINT_NAME, step, elapsed(), losses)
+
+
+def save_checkpoint(path: pathlib.Path, config: TrainConfig, step: int, elapsed_s: float, modules: dict[str, Any]) -> None:
+    """Write a checkpoint (config, step, elapsed time and each module's state dict) atomically."""
+    _atomic_save({"format": CHECKPOINT_FORMAT, "config": config.to_dict(), "step": step, "elapsed_s": elapsed_s,
+                  **{name: module.state_dict() for name, module in modules.items()}}, path)
