@@ -6,29 +6,81 @@ count and the media's checksum. A rerun skips every shot whose sidecar matches a
 that checksum, and regenerates only what is missing or stale: a crash or `kill -9` at any moment costs at
 most the shots that were in flight. A per-shot lock file keeps two fills sharing a media folder from
 making the same shot at once.
+
+A media file's name (`media_name`) holds the shot's name, its id and a hash of everything that decides
+its pictures (spec, model, codec, burn-in), so two fills with other settings sharing a media folder
+never write each other's files. A shot job read from a SPEC.json is input (`load_render_job`): its
+media file must have exactly that name, inside the job's media folder, or it is refused before
+anything is touched.
 """
 
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import json
+import logging
 import os
 import pathlib
-import secrets
+import re
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+import types
+import unicodedata
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import __version__
 from .errors import PrevizError, UsageError
-from .files import file_sha256
+from .files import exclusive_lock, file_sha256, partial_name, regular_file_problem, write_files_atomic, write_new_file
+from .printable import printable
 from .shot_spec import ShotSpec
+
+if TYPE_CHECKING:
+    from .encode import CodecProfile
+
+log = logging.getLogger(__name__)
 
 SIDECAR_FORMAT = "previz-sidecar-1"
 ENGINES = ("local", "dask")
+MAX_JOB_FILE_BYTES = 4 * 2**20  # a SPEC.json is a few KB; a template for 1024 tasks about 1 MB
+# Anything but letters, digits, '_' and '-' becomes '_': dots too, since Windows reads the part of a
+# name before its first dot as a device when it is NUL, CON, COM1, ... ("NUL.mp4_1234.mp4").
+_UNSAFE = re.compile(r"[^\w-]+", re.UNICODE)
+
+
+def media_name(spec: ShotSpec, profile: CodecProfile, model_sha256: str, burn_in: bool) -> str:
+    """Return the shot's media file name: its name, its id, and a hash of everything that decides its pictures.
+
+    `<name>_<shot id 8>_<pictures 8><ext>`: the pictures hash covers the spec (frames, handles, size,
+    rate, class, seed, staging), the model, the codec and the burn-in, so media made with other
+    settings has another name. It never leaves the folder and is no device name on Windows.
+    """
+    stem = _UNSAFE.sub("_", unicodedata.normalize("NFC", spec.name)).strip("_")[:60] or "shot"
+    pictures = hashlib.sha256(json.dumps({"spec": spec.spec_hash(), "model": model_sha256, "codec": profile.name,
+                                          "burn_in": bool(burn_in)}, sort_keys=True).encode()).hexdigest()
+    return f"{stem}_{spec.shot_id[:8]}_{pictures[:8]}{profile.extension}"
+
+
+def max_jobs() -> int:
+    """Return the most shots made at once on this machine: its cores (at least 2)."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cores = os.cpu_count() or 1
+    return max(2, cores)
+
+
+def check_jobs(workers: object, engine: str = "local", scheduler: str | None = None) -> int:
+    """Return workers as the number of shots made at once, or raise UsageError (1 .. max_jobs() here)."""
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise UsageError(f"jobs must be a whole number >= 1, got {workers!r}")
+    limit = max_jobs()
+    # A process per job on this machine (or a local Dask cluster): more than its cores only adds memory.
+    if workers > limit and not (engine == "dask" and scheduler):
+        raise UsageError(f"jobs {workers} is more than this machine's {limit} cores; shots made at once run here, "
+                         f"a process each: use --jobs {limit} or fewer (or --engine dask --scheduler for a cluster)")
+    return workers
 
 
 @dataclass(frozen=True)
@@ -99,9 +151,22 @@ def finished_result(job: ShotJob, verify_checksum: bool = True) -> ShotResult | 
         return None
     if record.get("frames") != job.spec.total_frames or not media.is_file():
         return None
-    if verify_checksum and file_sha256(media) != record.get("media_sha256"):
-        return None
+    if verify_checksum:
+        if file_sha256(media) != record.get("media_sha256"):
+            return None
+        problem = _media_problem(job, media)
+        if problem:  # a sidecar can be forged: link only what is the video it vouches for
+            log.warning("%s", printable(f"{job.spec.name}: {media} {problem}; not reused"))
+            return None
     return ShotResult(job.spec.shot_id, job.spec.name, job.media_path, "reused", job.spec.total_frames, record["media_sha256"])
+
+
+def _media_problem(job: ShotJob, media: pathlib.Path) -> str | None:
+    from .encode import codec_profile, media_problem
+
+    spec = job.spec
+    return media_problem(media, profile=codec_profile(job.codec), width=spec.width, height=spec.height,
+                         rate=spec.rate, frames=spec.total_frames)
 
 
 def _write_sidecar(job: ShotJob, result: ShotResult) -> None:
@@ -120,29 +185,21 @@ def _write_sidecar(job: ShotJob, result: ShotResult) -> None:
         "tool": f"previz-plugin {__version__}",
         "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
-    temporary = sidecar.with_name(f".{sidecar.name}.{secrets.token_hex(4)}.partial")
+    temporary = partial_name(sidecar)
     try:
-        with open(temporary, "w", encoding="utf-8") as handle:
-            json.dump(record, handle, indent=2, sort_keys=True)
-            handle.flush()
-            os.fsync(handle.fileno())
+        write_new_file(temporary, json.dumps(record, indent=2, sort_keys=True).encode("utf-8"))
         os.replace(temporary, sidecar)
     finally:
         temporary.unlink(missing_ok=True)
 
 
-@contextlib.contextmanager
-def _shot_lock(media_path: str) -> Iterator[None]:
-    """Hold an exclusive lock on the shot while it is made: a second fill waits, then reuses the result."""
-    lock_path = pathlib.Path(f"{media_path}.lock")
-    with open(lock_path, "a+") as handle:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
-    with contextlib.suppress(OSError):
-        lock_path.unlink()
+def _shot_lock(media_path: str) -> contextlib.AbstractContextManager[None]:
+    """Hold an exclusive lock on the shot while it is made: a second fill waits, then reuses the result.
+
+    The lock file is made without following a link and removed on release, failed shots too
+    (files.exclusive_lock: removed while held, so no two holders even across the removal).
+    """
+    return exclusive_lock(pathlib.Path(f"{media_path}.lock"))
 
 
 def _remove_leftovers(media: pathlib.Path) -> None:
@@ -189,11 +246,18 @@ def run_shot(job: ShotJob, on_frame: Callable[[], None] | None = None) -> ShotRe
                 return done
             sidecar_path(job.media_path).unlink(missing_ok=True)  # stale: it must not vouch for new media
             _remove_leftovers(pathlib.Path(job.media_path))
-            media = render_shot(spec, _model_for(job), pathlib.Path(job.media_path), codec_profile(job.codec),
-                                burn_in=job.burn_in, on_frame=on_frame)
-            result = ShotResult(spec.shot_id, spec.name, job.media_path, "made", media.frames, media.sha256,
-                                round(time.perf_counter() - started, 3))
-            _write_sidecar(job, result)
+            try:
+                media = render_shot(spec, _model_for(job), pathlib.Path(job.media_path), codec_profile(job.codec),
+                                    burn_in=job.burn_in, on_frame=on_frame)
+                result = ShotResult(spec.shot_id, spec.name, job.media_path, "made", media.frames, media.sha256,
+                                    round(time.perf_counter() - started, 3))
+                _write_sidecar(job, result)
+            except BaseException:
+                # No sidecar vouches for what is under the media's name now (an unsigned file whose
+                # signing failed, a stale one): it must not stay there looking finished.
+                with contextlib.suppress(OSError):
+                    pathlib.Path(job.media_path).unlink()
+                raise
             return result
     except PrevizError as error:
         return ShotResult(spec.shot_id, spec.name, job.media_path, "failed", error=str(error.with_shot(spec.name)),
@@ -220,8 +284,7 @@ def run_shots(
     """Run every job and return their results in the jobs' order; one failing shot never stops the others."""
     if engine not in ENGINES:
         raise UsageError(f"unknown engine {engine!r}; choose one of {', '.join(ENGINES)}")
-    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-        raise UsageError(f"jobs must be a whole number >= 1, got {workers!r}")
+    check_jobs(workers, engine, scheduler)
     if engine == "dask":
         from .dask_engine import run_on_dask
 
@@ -279,21 +342,87 @@ def _run_in_pool(jobs: Sequence[ShotJob], workers: int, on_frames, on_result) ->
 
 def load_job_file(path: str | os.PathLike) -> ShotJob:
     """Return the shot job in a SPEC.json file (as `previz render-shot` and farm tasks take it)."""
+    return ShotJob.from_dict(_read_json(pathlib.Path(path), "shot job"))
+
+
+def load_render_job(path: str | os.PathLike, media_dir: str | os.PathLike | None = None,
+                    max_frames: int | None = None) -> ShotJob:
+    """Return the shot job in a SPEC.json, refused (UsageError) unless every file it writes stays in the job's media folder.
+
+    The job's media folder is `media_dir`, else the one the export-job template beside the SPEC's
+    folder (JOB/template.json for JOB/shots/SPEC.json) gives its Assemble step. The media file must
+    be the name previz gives this shot (`media_name`), directly in that folder, which must exist:
+    so the sidecar, lock and temporary files beside it are ours too. Its frames must be within
+    max_frames (default guards.DEFAULT_MAX_FRAMES, 0: no limit) and fit the folder's free space.
+    Nothing is touched before.
+    """
+    from .encode import codec_profile
+    from .guards import DEFAULT_MAX_FRAMES, check_shot_plan
+    from .render import media_file_name
+
+    spec_path = pathlib.Path(path)
+    job = load_job_file(spec_path)
+    folder = pathlib.Path(media_dir) if media_dir is not None else _template_media_dir(spec_path)
+    if not folder.is_dir():
+        raise UsageError(f"the job's media folder {folder} does not exist (render-shot makes no folders)")
+    media = pathlib.Path(job.media_path)
+    profile = codec_profile(job.codec)
+    expected = media_name(job.spec, profile, job.model_sha256, job.burn_in)
+    # A SPEC exported before media names held the pictures hash names the shot's older name: made from
+    # the spec too, so it cannot point anywhere else either.
+    if media.name not in (expected, media_file_name(job.spec, profile)):
+        raise UsageError(printable(f"shot job {spec_path}: media file name {media.name!r} is not the one previz gives "
+                                   f"this shot ({expected}); refused (re-export the job)"))
+    if not media.is_absolute() or media.parent.resolve() != folder.resolve():
+        raise UsageError(printable(f"shot job {spec_path}: media {media} is outside the job's media folder {folder}; refused"))
+    limits = types.SimpleNamespace(max_frames=DEFAULT_MAX_FRAMES if max_frames is None else max_frames)
+    check_shot_plan([job], profile, folder, None, limits)
+    return job
+
+
+def _template_media_dir(spec_path: pathlib.Path) -> pathlib.Path:
+    """Return the media folder the export-job template of a SPEC's job gives `previz assemble`."""
+    template = spec_path.absolute().parent.parent / "template.json"
+    if not template.is_file():
+        raise UsageError(f"render-shot {spec_path}: give the job's media folder with --media-dir "
+                         f"(no export-job template at {template})")
+    document = _read_json(template, "job template")
     try:
-        data = json.loads(pathlib.Path(path).read_text(encoding="utf-8"))
+        for step in document["steps"]:
+            arguments = step["script"]["actions"]["onRun"]["args"]
+            if "assemble" in arguments and "--media-dir" in arguments:
+                return pathlib.Path(arguments[arguments.index("--media-dir") + 1])
+    except (KeyError, TypeError, IndexError, ValueError):
+        pass
+    raise UsageError(f"render-shot {spec_path}: give the job's media folder with --media-dir "
+                     f"(the template {template} names none)")
+
+
+def _read_json(path: pathlib.Path, what: str) -> Any:
+    problem = regular_file_problem(path)
+    if problem:
+        raise UsageError(f"cannot read {what} {path}: {problem}")
+    size = path.stat().st_size
+    if size > MAX_JOB_FILE_BYTES:
+        raise UsageError(f"{what} {path} is {size:,} bytes; previz reads at most {MAX_JOB_FILE_BYTES:,}")
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
     except OSError as error:
-        raise UsageError(f"cannot read shot job {path}: {error.strerror}") from None
+        raise UsageError(f"cannot read {what} {path}: {error.strerror}") from None
+    except RecursionError:
+        raise UsageError(f"{what} {path} nests its JSON too deep") from None
     except ValueError as error:
-        raise UsageError(f"shot job {path} is not JSON: {error}") from None
-    return ShotJob.from_dict(data)
+        raise UsageError(f"{what} {path} is not JSON: {error}") from None
+
+
+def job_file_name(index: int, job: ShotJob) -> str:
+    return f"shot_{index:04d}_{job.spec.shot_id}.json"
 
 
 def write_job_files(jobs: Iterable[ShotJob], folder: pathlib.Path) -> list[pathlib.Path]:
-    """Write one SPEC.json per job into folder; return their paths in order."""
+    """Write one SPEC.json per job into folder, all or none (a full disk leaves none); return their paths in order."""
     folder.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for index, job in enumerate(jobs):
-        path = folder / f"shot_{index:04d}_{job.spec.shot_id}.json"
-        path.write_text(json.dumps(job.to_dict(), indent=2, sort_keys=True) + "\n", encoding="utf-8")
-        paths.append(path)
-    return paths
+    files = {folder / job_file_name(index, job): (json.dumps(job.to_dict(), indent=2, sort_keys=True) + "\n").encode("utf-8")
+             for index, job in enumerate(jobs)}
+    write_files_atomic(files)
+    return list(files)

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import builtins
 import dataclasses
 import json
 import logging
 import os
 import sys
+import warnings
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
@@ -168,19 +170,40 @@ def _cmd_credentials(args: argparse.Namespace) -> int:
 
 
 def _fill_options(args: argparse.Namespace):
+    from .batch import check_jobs
+    from .guards import check_handles
     from .pipeline import FillOptions
+    from .timeline_scan import PLACEHOLDER_KINDS
+    from .timing import rate_from_float
 
-    kinds = tuple(k.strip() for k in args.kinds.split(",") if k.strip()) if args.kinds else None
+    # Checked here, before anything is read or made: an empty --kinds, a zero --edl-rate and a huge
+    # --handles or --jobs are refused, never taken for the default.
+    kinds = tuple(k.strip() for k in args.kinds.split(",") if k.strip()) if args.kinds is not None else None
+    if kinds == ():
+        raise UsageError(f"--kinds {args.kinds!r} names no placeholder kind; choose from {', '.join(PLACEHOLDER_KINDS)}")
+    if args.edl_rate is not None:
+        try:
+            rate_from_float(args.edl_rate)
+        except PrevizError as error:
+            raise UsageError(f"--edl-rate: {error.message}") from None
+    if args.handles is not None:
+        check_handles(args.handles)
+    if getattr(args, "jobs", None) is not None:
+        check_jobs(args.jobs, args.engine or "local", args.scheduler)
     values = {"model": args.model, "handles": args.handles, "resolution": args.resolution,
-              "adapter_args": {"rate": args.edl_rate} if args.edl_rate else {}}
+              "adapter_args": {"rate": args.edl_rate} if args.edl_rate is not None else {}}
     if kinds is not None:
         values["kinds"] = kinds
-    for name in ("media_dir", "codec", "burn_in", "relative_paths", "jobs", "engine", "scheduler", "contact_sheet"):
+    for name in ("media_dir", "codec", "burn_in", "relative_paths", "jobs", "engine", "scheduler", "contact_sheet",
+                 "max_frames", "check_space", "bundle_media"):
         if hasattr(args, name):
             values[name] = getattr(args, name)
     if hasattr(args, "json"):
         values["progress"] = False if args.json else None
-    return FillOptions(**{k: v for k, v in values.items() if v is not None})
+    # Options this FillOptions does not have yet are left out (max_frames, check_space, bundle_media
+    # need their fields in pipeline.FillOptions; guards.py reads them with their defaults meanwhile).
+    known = FillOptions.__dataclass_fields__
+    return FillOptions(**{k: v for k, v in values.items() if v is not None and k in known})
 
 
 def _cmd_fill(args: argparse.Namespace) -> int:
@@ -206,15 +229,22 @@ def _cmd_fill(args: argparse.Namespace) -> int:
         print(f"previz: error: {failure.error}", file=sys.stderr)
     if report.contact_sheet:
         print(f"contact sheet: {report.contact_sheet}")
+    # A bundle holds the generated media; any other file in it is one the user asked for (--bundle-media all).
+    generated = {os.path.abspath(shot.media_path) for shot in report.filled}
+    for path in getattr(report, "bundled", ()):
+        if os.path.abspath(path) not in generated:
+            print(f"bundled {path}")
+    for path in getattr(report, "linked_outside", ()):
+        print(f"linked, not bundled: {path} (--bundle-media all copies it in)")
     print(f"wrote {report.output}: {len(report.filled)} shot(s) filled, {len(report.failed)} failed, "
           f"in {report.timings['total']:.1f} s with {report.model['name']} on {report.model['providers']}")
     return code
 
 
 def _cmd_render_shot(args: argparse.Namespace) -> int:
-    from .batch import load_job_file, run_shot
+    from .batch import load_render_job, run_shot
 
-    job = load_job_file(args.spec)
+    job = load_render_job(args.spec, args.media_dir, args.max_frames)  # a SPEC is input: checked before anything
     total = job.spec.total_frames
     step = max(1, total // 10)
     counter = {"frames": 0}
@@ -296,10 +326,27 @@ def _printable(text: str) -> str:
     return "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in text)
 
 
+def _print(*values: object, **options: Any) -> None:
+    """print(), each value with its control characters escaped: a name from an edit, a model or a media file
+    (an error message quoting one too) cannot forge a second line or drive the terminal."""
+    builtins.print(*(_printable(str(value)) for value in values), **options)
+
+
+print = _print  # every line this module prints goes through _print (--json output is JSON-escaped already)
+
+
+class _PrintableFormatter(logging.Formatter):
+    """Log lines as `previz: <message>`, the message escaped like every printed line (tracebacks left as they are)."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:  # noqa: N802 - logging's name
+        record.message = _printable(record.message)
+        return super().formatMessage(record)
+
+
 def _add_shot_options(command: argparse.ArgumentParser) -> None:
     command.add_argument("input", help="the edit: .otio, .otioz, .edl, .xml, .fcpxml, .aaf (what the installed adapters read)")
     command.add_argument("--model", help="generator MODEL.onnx (default: the bundled sample model)")
-    command.add_argument("--handles", type=int, help="handle frames each side (default 12)")
+    command.add_argument("--handles", type=int, help="handle frames each side (default 12, at most 1000)")
     command.add_argument("--resolution", help="delivery WxH (default: the edit's, else 1920x1080)")
     command.add_argument("--kinds", help="placeholder kinds to fill: gap,missing,generator,marked (default all)")
     command.add_argument("--edl-rate", type=float, help="frame rate to read an EDL at (EDLs do not say)")
@@ -312,6 +359,12 @@ def _add_media_options(command: argparse.ArgumentParser) -> None:
     command.add_argument("--codec", default="h264", help="h264 (MP4), prores (ProRes 422 Proxy, MOV), prores-lt, dnxhr (DNxHR LB, MOV)")
     command.add_argument("--no-burn-in", dest="burn_in", action="store_false", help="no visible AI-GENERATED label and timecode")
     command.add_argument("--relative-paths", action="store_true", help="link media by paths relative to the output edit")
+    command.add_argument("--max-frames", type=int,
+                         help="refuse a fill that would make more frames than this, handles included (default 200000; 0: no limit)")
+    command.add_argument("--no-space-check", dest="check_space", action="store_false", default=None,
+                         help="do not refuse a fill whose estimated media size exceeds the free disk space")
+    command.add_argument("--bundle-media", choices=("generated", "all"),
+                         help=".otioz/.otiod output: bundle the generated media (default) or every local file the edit links")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -325,7 +378,7 @@ def build_parser() -> argparse.ArgumentParser:
     fill.add_argument("-o", "--output", required=True, help="filled edit to write; its extension picks the format")
     _add_media_options(fill)
     fill.add_argument("--contact-sheet", help="also write a PNG with a row of frames per filled shot")
-    fill.add_argument("--jobs", type=int, help="shots made at once (default 1)")
+    fill.add_argument("--jobs", type=int, help="shots made at once (default 1, at most this machine's cores)")
     fill.add_argument("--engine", choices=("local", "dask"), help="where shots run: this machine (default) or a Dask cluster")
     fill.add_argument("--scheduler", help="Dask scheduler address tcp://HOST:PORT (default: start a local cluster)")
     fill.set_defaults(run=_cmd_fill)
@@ -338,6 +391,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     render_shot = commands.add_parser("render-shot", help="render one shot from its SPEC.json (for farm schedulers)")
     render_shot.add_argument("spec", help="a shot job written by export-job")
+    render_shot.add_argument("--media-dir", help="the job's media folder: the SPEC's media must be in it "
+                                                 "(default: the one its export-job template names)")
+    render_shot.add_argument("--max-frames", type=int, help="refuse a shot of more frames than this (default 200000; 0: no limit)")
     render_shot.add_argument("--json", action="store_true")
     render_shot.set_defaults(run=_cmd_render_shot)
 
@@ -379,8 +435,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     evaluation = commands.add_parser("eval", help="score a generator offline against a judge and real clips (needs the train extra)")
     evaluation.add_argument("model", nargs="?", help="MODEL.onnx (default: the bundled sample model)")
-    evaluation.add_argument("--judge", help="judge file (default: samples/judge.pt, trained first if missing)")
-    evaluation.add_argument("--metrics", help="comma-separated: class_accuracy,frechet_distance,diversity,temporal,speed (default all)")
+    evaluation.add_argument("--judge", help="judge file (default: the strict judge, samples/judge-v3.pt, trained first if missing)")
+    evaluation.add_argument("--metrics", help="comma-separated: class_accuracy,motion_accuracy,frechet_distance,edge_strength,"
+                                              "frame_change,staging,hog_people,seams,speed (default all)")
     evaluation.add_argument("--clips-per-class", type=int, default=64, help="generated and real clips per class (default 64)")
     evaluation.add_argument("--seed", type=int, default=0, help="picks generation seeds and reference clips (default 0)")
     evaluation.add_argument("--report", metavar="DIR", help="write charts and index.md to DIR; metric-<name>.jsonl go there too (default: the current folder)")
@@ -403,7 +460,17 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; return the exit code (the console script exits with it)."""
     debug = "--debug" in (argv if argv is not None else sys.argv[1:])
-    logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING, format="previz: %(message)s")
+    stderr = logging.StreamHandler()
+    stderr.setFormatter(_PrintableFormatter("previz: %(message)s"))
+    logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING, handlers=[stderr])
+    with warnings.catch_warnings():
+        # A library's warning (torch reading a hostile checkpoint) is one escaped line too, without its source line.
+        warnings.showwarning = lambda message, category, *_, **__: logging.getLogger("previz").warning(
+            "warning: %s: %s", category.__name__, message)
+        return _run(argv, debug)
+
+
+def _run(argv: Sequence[str] | None, debug: bool) -> int:
     try:
         args = build_parser().parse_args(argv)
         return int(args.run(args))

@@ -11,6 +11,8 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from .errors import UsageError
+from .files import create_new_file, regular_file_problem
+from .printable import printable
 
 THUMB_WIDTH = 256
 LABEL_WIDTH = 300
@@ -45,12 +47,14 @@ def write_contact_sheet(path: str | os.PathLike, shots: Sequence, frames_per_row
         raise UsageError(f"contact sheet {path} must be a .png file")
     if not path.parent.is_dir():
         raise UsageError(f"contact sheet folder {path.parent} does not exist")
+    if path.exists() and regular_file_problem(path):
+        raise UsageError(f"contact sheet {path} {regular_file_problem(path)}")
     font = ImageFont.load_default(size=15)
     rows: list[tuple[list[str], list[np.ndarray]]] = []
     for shot in shots:
         first, count = shot.handles[0], shot.frames
         picks = sorted({first + round(k * (count - 1) / max(1, frames_per_row - 1)) for k in range(frames_per_row)})
-        label = [shot.name, f"{shot.kind}  class {shot.class_label}", f"seed {shot.seed}", f"{shot.frames} frames @ {shot.rate}",
+        label = [printable(shot.name), f"{shot.kind}  class {shot.class_label}", f"seed {shot.seed}", f"{shot.frames} frames @ {shot.rate}",
                  f"TC {shot.record_timecode}"]
         rows.append((label, _thumbnails(shot.media_path, picks, THUMB_WIDTH)))
     thumb_height = max((t[0].shape[0] for _, t in rows if t), default=144)
@@ -66,7 +70,10 @@ def write_contact_sheet(path: str | os.PathLike, shots: Sequence, frames_per_row
             sheet.paste(Image.fromarray(thumb), (LABEL_WIDTH + thumb_index * (THUMB_WIDTH + 4), top))
     temporary = path.with_name(f".{path.name}.{secrets.token_hex(4)}.partial.png")
     try:
-        sheet.save(temporary)
+        with os.fdopen(create_new_file(temporary), "wb") as handle:
+            sheet.save(handle, format="PNG")
+            handle.flush()
+            os.fsync(handle.fileno())
         os.replace(temporary, path)
     finally:
         temporary.unlink(missing_ok=True)

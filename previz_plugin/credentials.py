@@ -43,7 +43,8 @@ from typing import Any
 
 from . import __version__
 from .errors import EncodeError, PrevizError, UsageError
-from .files import file_sha256
+from .files import file_sha256, free_bytes
+from .printable import printable
 
 __all__ = [
     "IPTC_TRAINED_ALGORITHMIC_MEDIA",
@@ -74,6 +75,8 @@ _SHA256 = re.compile(r"[0-9a-f]{64}")
 # default; above it, a temporary file). bench/sign_memory.py, peak RSS of signing plus read-back: a 272 MB MP4
 # 308 MiB with 64 vs 567 MiB by default; 817 MB and 1.63 GB files 556 and 567 MiB either way (bounded).
 _SIGNING_MEMORY_THRESHOLD_MB = 64
+# The signed copy is the media plus its manifest (a few KB) and certificates: room for that, with spare.
+_SIGNING_SPARE_BYTES = 4 * 2**20
 
 
 @dataclass(frozen=True)
@@ -387,13 +390,14 @@ def _manifest(media: pathlib.Path, provenance: Provenance) -> dict[str, Any]:
         "action": "c2pa.created",
         "digitalSourceType": IPTC_TRAINED_ALGORITHMIC_MEDIA,
         "softwareAgent": agent,
-        "description": f"AI-generated previz placeholder for shot {provenance.shot_name}, not camera footage",
+        # The shot name is the editor's text: shown escaped, so a verifier's display cannot be forged.
+        "description": f"AI-generated previz placeholder for shot {printable(provenance.shot_name)}, not camera footage",
         "parameters": {
             "model": {"name": provenance.model_name, "version": provenance.model_version,
                       "sha256": provenance.model_sha256},
             "seed": provenance.seed,
             "class": provenance.class_label,
-            "shot": provenance.shot_name,
+            "shot": printable(provenance.shot_name),
         },
     }
     return {"claim_generator_info": [agent], "title": media.name,
@@ -418,6 +422,9 @@ def sign_media(path: str | os.PathLike[str], provenance: Provenance, *, signer: 
         raise EncodeError(f"cannot sign {media.name}: {signing_available()[1]}") from exc
     config = signer if signer is not None else configured_signer()
     partial = media.parent / f".{media.name}.{secrets.token_hex(4)}.signing{media.suffix}"
+    needed = media.stat().st_size + _SIGNING_SPARE_BYTES
+    if free_bytes(media.parent) < needed:
+        raise EncodeError(_no_space(media, needed))
     started = time.perf_counter()
     try:
         info = c2pa.C2paSignerInfo(config.algorithm, config.cert_chain.read_bytes(), config.private_key.read_bytes(),
@@ -441,12 +448,20 @@ def sign_media(path: str | os.PathLike[str], provenance: Provenance, *, signer: 
         partial.unlink(missing_ok=True)
         if isinstance(exc, PrevizError) or not isinstance(exc, Exception):
             raise
+        # c2pa reports a failed write in its own words ("UntrackedPointer: 0x2"): say what happened.
+        if free_bytes(media.parent) < needed:
+            raise EncodeError(_no_space(media, needed)) from exc
         raise EncodeError(f"could not sign {media.name} with the {config.origin} certificate: {exc}") from exc
     _fsync_folder(media.parent)
     log.debug("signed %s in %.3f s (%s)", media.name, time.perf_counter() - started, config.origin)
     return digest
 
 
+
+
+def _no_space(media: pathlib.Path, needed: int) -> str:
+    return (f"cannot sign {media.name}: no space left in {media.parent} for its signed copy "
+            f"({free_bytes(media.parent):,} bytes free, about {needed:,} needed)")
 
 
 def _fsync_folder(folder: pathlib.Path) -> None:

@@ -38,8 +38,9 @@ from av.video.codeccontext import VideoCodecContext
 from av.video.stream import VideoStream
 
 from previz_plugin.errors import EncodeError, PrevizError, UsageError
+from previz_plugin.files import create_new_file
 
-__all__ = ["CODECS", "CodecProfile", "MediaInfo", "codec_profile", "encode_clip"]
+__all__ = ["CODECS", "CodecProfile", "MediaInfo", "codec_profile", "encode_clip", "media_problem"]
 
 
 @dataclass(frozen=True)
@@ -132,6 +133,8 @@ def encode_clip(
     # Ends in ".partial.mp4" so nothing mistakes it for media, hidden so NLE bins skip it.
     partial = folder / f".{final.name}.{secrets.token_hex(4)}.partial{profile.extension}"
     try:
+        # Made here first, exclusively and not through a link, so the muxer writes only a file of ours.
+        os.close(create_new_file(partial))
         count = _write(
             frames, partial, profile, rate, width, height, start_timecode, metadata, reel_name, expected_frames
         )
@@ -243,6 +246,39 @@ def _write(
             count += 1
         container.mux(stream.encode())  # flush the frames the encoder still holds (B-frames)
     return count
+
+
+# The decoder's name for what each profile's encoder writes.
+_DECODED_AS = {"libx264": "h264", "prores_aw": "prores", "dnxhd": "dnxhd"}
+
+
+def media_problem(path: str | os.PathLike[str], *, profile: CodecProfile, width: int, height: int, rate: Fraction,
+                  frames: int) -> str | None:
+    """Return what makes the file at path not the video a shot needs (codec, size, rate, frames), or None.
+
+    Demux only, no decode: cheap even for long ProRes. Anything that is no media file at all (a
+    script whose checksum a forged sidecar records) is a problem too.
+    """
+    try:
+        with av.open(str(path)) as container:
+            if not container.streams.video:
+                return "holds no video"
+            video = container.streams.video[0]
+            codec, size = video.codec_context.name, (video.codec_context.width, video.codec_context.height)
+            average_rate = video.average_rate
+            packets = sum(1 for packet in container.demux(video) if packet.size)
+    except (av.FFmpegError, OSError, ValueError, IndexError) as error:
+        return f"is not a readable video file ({type(error).__name__})"
+    expected = _DECODED_AS.get(profile.codec, profile.codec)
+    if codec != expected:
+        return f"is {codec} video, not {expected} ({profile.name})"
+    if size != (width, height):
+        return f"is {size[0]}x{size[1]}, not {width}x{height}"
+    if average_rate != rate:
+        return f"plays at {average_rate} fps, not {rate}"
+    if packets != frames:
+        return f"has {packets} frames, not {frames}"
+    return None
 
 
 def _muxer_options(profile: CodecProfile, rate: Fraction) -> dict[str, str]:

@@ -7,9 +7,10 @@
       template.json                    an OpenJD job template, specificationVersion jobtemplate-2023-09
 
 The template has two steps. `RenderShots` has one task per shot (a PATH task parameter `Spec` listing
-the SPEC.json files); each task runs `previz render-shot SPEC.json`, which makes the shot's media and
-sidecar, or reuses them when the sidecar already matches (batch.run_shot), so a requeued task or a
-rerun job costs nothing for finished shots. `Assemble` depends on `RenderShots` and runs
+the SPEC.json files); each task runs `previz render-shot --media-dir DIR SPEC.json`, which makes the
+shot's media and sidecar, or reuses them when the sidecar already matches (batch.run_shot), so a
+requeued task or a rerun job costs nothing for finished shots. The SPEC is input: render-shot writes
+only the media name previz gives that shot, inside the media folder the template names. `Assemble` depends on `RenderShots` and runs
 `previz assemble EDIT -o FILLED --media-dir DIR ...` with the export's options: a fill that renders
 nothing and links only media whose sidecars match.
 
@@ -29,6 +30,7 @@ The template is written as JSON, which every OpenJD tool reads, so no YAML libra
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import pathlib
@@ -38,8 +40,9 @@ from typing import Any
 import opentimelineio as otio
 
 from . import __version__
-from .batch import ShotJob, write_job_files
+from .batch import ShotJob, job_file_name
 from .errors import UsageError
+from .files import write_files_atomic
 from .pipeline import FailedShot, FillOptions, SkippedItem
 
 PathLike = str | os.PathLike
@@ -147,6 +150,9 @@ def _assemble_arguments(
         arguments.append("--no-burn-in")
     if options.relative_paths:
         arguments.append("--relative-paths")
+    bundle_media = getattr(options, "bundle_media", "generated")
+    if bundle_media != "generated":
+        arguments += ["--bundle-media", bundle_media]
     return arguments
 
 
@@ -160,8 +166,12 @@ def openjd_template(
     assemble_arguments: list[str],
     previz_command: str = "previz",
     description: str | None = None,
+    render_arguments: list[str] | None = None,
 ) -> dict[str, Any]:
-    """Return the OpenJD job template (jobtemplate-2023-09) as a JSON-ready dict."""
+    """Return the OpenJD job template (jobtemplate-2023-09) as a JSON-ready dict.
+
+    render_arguments go before each task's SPEC.json (`--media-dir DIR`: where render-shot may write).
+    """
     template: dict[str, Any] = {
         "specificationVersion": "jobtemplate-2023-09",
         "name": name,
@@ -189,7 +199,7 @@ def openjd_template(
                         "onRun": {
                             "command": "sh",
                             "args": ["{{Task.File.Previz}}", "{{Param.PrevizCommand}}", "render-shot",
-                                     f"{{{{Task.Param.{SPEC_PARAMETER}}}}}"],
+                                     *(render_arguments or []), f"{{{{Task.Param.{SPEC_PARAMETER}}}}}"],
                         },
                     },
                     "embeddedFiles": [_launcher_file()],
@@ -271,12 +281,11 @@ def export_openjd_job(
     for path, what in ((edit, "edit"), (filled, "output"), (media_dir, "media folder"), (model_path, "model"), (longest_spec, "shot job")):
         _check_path_value(path, what)
     assemble_arguments = _assemble_arguments(edit, filled, model_path, media_dir, options)
-    try:
-        # Render tasks lock and write inside the media folder: it must exist before the first one starts.
-        media_dir.mkdir(parents=True, exist_ok=True)
-        spec_files = write_job_files(jobs, shots_dir)
-    except OSError as error:
-        raise UsageError(f"cannot write the job: {error.filename}: {error.strerror}") from None
+    render_arguments = ["--media-dir", str(media_dir)]
+    max_frames = getattr(options, "max_frames", None)
+    if max_frames is not None:
+        render_arguments += ["--max-frames", str(max_frames)]
+    spec_files = [shots_dir / job_file_name(index, job) for index, job in enumerate(jobs)]
 
     settings = {"model": str(model_path), "codec": jobs[0].codec, "handles": options.handles,
                 "resolution": _resolution_text(options.resolution), "kinds": list(options.kinds),
@@ -288,14 +297,24 @@ def export_openjd_job(
         assemble_arguments=assemble_arguments,
         previz_command=previz_command,
         description=description[:2048],
+        render_arguments=render_arguments,
     )
     template_path = job_folder / TEMPLATE_NAME
-    temporary = template_path.with_name(f".{template_path.name}.partial")
+    # Every SPEC.json and the template are written under temporary names, checked, then renamed: a full
+    # disk leaves none of them (and no half file), and a scheduler watching the folder never sees half a job.
+    files = {path: (json.dumps(job.to_dict(), indent=2, sort_keys=True) + "\n").encode("utf-8")
+             for path, job in zip(spec_files, jobs, strict=True)}
+    files[template_path] = (json.dumps(template, indent=2) + "\n").encode("utf-8")
+    made = [folder for folder in (media_dir, shots_dir) if not folder.exists()]
     try:
-        temporary.write_text(json.dumps(template, indent=2) + "\n", encoding="utf-8")
-        os.replace(temporary, template_path)  # a scheduler watching the folder never sees half a template
+        # Render tasks lock and write inside the media folder: it must exist before the first one starts.
+        media_dir.mkdir(parents=True, exist_ok=True)
+        shots_dir.mkdir(parents=True, exist_ok=True)
+        write_files_atomic(files)
     except OSError as error:
-        temporary.unlink(missing_ok=True)
-        raise UsageError(f"cannot write the job template {template_path}: {error.strerror}") from None
+        for folder in made:  # empty: nothing of this job was written
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+        raise UsageError(f"cannot write the job: {error.filename or job_folder}: {error.strerror}") from None
     return OpenJDExport(job_folder, template_path, tuple(spec_files), edit, filled, media_dir, previz_command,
                         tuple(failed), tuple(skipped))

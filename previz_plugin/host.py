@@ -29,6 +29,7 @@ import contextlib
 import functools
 import os
 import pathlib
+import re
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -235,9 +236,9 @@ def _render_and_link(placeholder: Placeholder, options: FillOptions, media_dir: 
     The shot goes through batch.run_shot like every shot of a fill, so a matching sidecar from an
     earlier read (or from `previz fill` with the same media folder) is reused instead of remade.
     """
-    from .batch import ShotJob, run_shot
+    from .batch import ShotJob, media_name, run_shot
     from .encode import MediaInfo, codec_profile
-    from .render import media_file_name
+    from .guards import check_shot_plan
     from .shot_spec import build_shot_spec
     from .write_back import link_placeholder, media_url, now_utc
 
@@ -246,8 +247,10 @@ def _render_and_link(placeholder: Placeholder, options: FillOptions, media_dir: 
     spec = build_shot_spec(
         placeholder, handles=options.handles, resolution=options.resolution, class_labels=model.contract.class_labels
     )
+    job = ShotJob(spec, str(media_dir / media_name(spec, profile, model.sha256, options.burn_in)), str(model.path), model.sha256,
+                  profile.name, options.burn_in)
+    check_shot_plan([job], profile, media_dir, None, options)  # frames, codec size, free space: before any frame
     make_writable_folder(media_dir)
-    job = ShotJob(spec, str(media_dir / media_file_name(spec, profile)), str(model.path), model.sha256, profile.name, options.burn_in)
     result = run_shot(job)
     if not result.ok:
         raise PrevizError(result.error)  # already names the shot
@@ -321,11 +324,14 @@ def _flag(value: Any, where: str) -> bool:
 
 
 def _handles(value: Any, where: str) -> int:
-    if isinstance(value, str) and value.strip().isdigit():
-        return int(value.strip())
-    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+    from .guards import MAX_HANDLES
+
+    # ASCII digits only: str.isdigit() is also true for "²", which int() refuses.
+    if isinstance(value, str) and re.fullmatch(r"[0-9]+", value.strip()):
+        value = int(value.strip())
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_HANDLES:
         return value
-    raise UsageError(f"{where} {value!r} is not a whole number of frames >= 0")
+    raise UsageError(f"{where} {value!r} is not a whole number of frames from 0 to {MAX_HANDLES}")
 
 
 def _codec(value: Any, where: str) -> str:

@@ -7,6 +7,8 @@ runtime can refuse one that leaves the model's folder.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 # Field numbers from onnx.proto (ModelProto, GraphProto, NodeProto, AttributeProto, TensorProto, ...).
 _MODEL_GRAPH, _MODEL_FUNCTIONS = 7, 25
 _GRAPH_NODE, _GRAPH_INITIALIZER, _GRAPH_SPARSE_INITIALIZER = 1, 5, 15
@@ -37,9 +39,10 @@ def _varint(data: memoryview, pos: int) -> tuple[int, int]:
             raise ProtobufError("varint too long")
 
 
-def _fields(data: memoryview):
+def _fields(data: memoryview) -> Iterator[tuple[int, int, int | memoryview]]:
     """Yield (field number, wire type, value) where value is an int or a memoryview of the bytes."""
     pos = 0
+    value: int | memoryview
     while pos < len(data):
         key, pos = _varint(data, pos)
         number, wire = key >> 3, key & 7
@@ -59,27 +62,32 @@ def _fields(data: memoryview):
         yield number, wire, value
 
 
+def _submessages(data: memoryview) -> Iterator[tuple[int, memoryview]]:
+    """(field number, bytes) of each length-delimited field: the only kind that can hold a location."""
+    for number, wire, value in _fields(data):
+        if wire == 2 and isinstance(value, memoryview):
+            yield number, value
+
+
 def _tensor_locations(tensor: memoryview, found: list[str]) -> None:
-    for number, wire, value in _fields(tensor):
-        if number == _TENSOR_EXTERNAL_DATA and wire == 2:
-            entry = {n: bytes(v).decode("utf-8", "replace") for n, w, v in _fields(value) if w == 2}
+    for number, value in _submessages(tensor):
+        if number == _TENSOR_EXTERNAL_DATA:
+            entry = {n: bytes(v).decode("utf-8", "replace") for n, v in _submessages(value)}
             if entry.get(_ENTRY_KEY) == "location":
                 found.append(entry.get(_ENTRY_VALUE, ""))
 
 
 def _sparse_locations(sparse: memoryview, found: list[str]) -> None:
-    for number, wire, value in _fields(sparse):
-        if number in (_SPARSE_VALUES, _SPARSE_INDICES) and wire == 2:
+    for number, value in _submessages(sparse):
+        if number in (_SPARSE_VALUES, _SPARSE_INDICES):
             _tensor_locations(value, found)
 
 
 def _node_locations(node: memoryview, found: list[str]) -> None:
-    for number, wire, value in _fields(node):
-        if number != _NODE_ATTRIBUTE or wire != 2:
+    for number, value in _submessages(node):
+        if number != _NODE_ATTRIBUTE:
             continue
-        for a_number, a_wire, a_value in _fields(value):
-            if a_wire != 2:
-                continue
+        for a_number, a_value in _submessages(value):
             if a_number in (_ATTR_T, _ATTR_TENSORS):
                 _tensor_locations(a_value, found)
             elif a_number in (_ATTR_G, _ATTR_GRAPHS):
@@ -89,9 +97,7 @@ def _node_locations(node: memoryview, found: list[str]) -> None:
 
 
 def _graph_locations(graph: memoryview, found: list[str]) -> None:
-    for number, wire, value in _fields(graph):
-        if wire != 2:
-            continue
+    for number, value in _submessages(graph):
         if number == _GRAPH_INITIALIZER:
             _tensor_locations(value, found)
         elif number == _GRAPH_SPARSE_INITIALIZER:
@@ -103,13 +109,11 @@ def _graph_locations(graph: memoryview, found: list[str]) -> None:
 def external_data_locations(model_bytes: bytes) -> list[str]:
     """Return every external-data `location` string in a serialized ModelProto (empty for a self-contained file)."""
     found: list[str] = []
-    for number, wire, value in _fields(memoryview(model_bytes)):
-        if wire != 2:
-            continue
+    for number, value in _submessages(memoryview(model_bytes)):
         if number == _MODEL_GRAPH:
             _graph_locations(value, found)
         elif number == _MODEL_FUNCTIONS:
-            for f_number, f_wire, f_value in _fields(value):
-                if f_number == _FUNCTION_NODE and f_wire == 2:
+            for f_number, f_value in _submessages(value):
+                if f_number == _FUNCTION_NODE:
                     _node_locations(f_value, found)
     return found

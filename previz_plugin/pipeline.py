@@ -19,7 +19,7 @@ from typing import Any
 import opentimelineio as otio
 
 from . import __version__
-from .batch import ShotJob, ShotResult, finished_result, run_shots
+from .batch import ShotJob, ShotResult, finished_result, media_name, run_shots
 from .bundled import sample_model_path
 from .contact_sheet import write_contact_sheet
 from .credentials import configured_signer, signing_available
@@ -27,8 +27,8 @@ from .encode import CodecProfile, MediaInfo, codec_profile
 from .errors import PrevizError, ShotSpecError, TimelineError, UsageError
 from .files import make_writable_folder
 from .frame_synthesis import describe_fit
+from .guards import DEFAULT_MAX_FRAMES, check_fill_options, check_paths, check_shot_plan
 from .model_runtime import GeneratorModel, load_model
-from .render import media_file_name
 from .shot_spec import ShotSpec, build_shot_spec, parse_resolution, timeline_resolution
 from .timeline_scan import PLACEHOLDER_KINDS, Placeholder, find_placeholders, read_timeline
 from .timeline_write import write_timeline
@@ -57,6 +57,9 @@ class FillOptions:
     scheduler: str | None = None  # Dask scheduler address; None starts a local cluster
     contact_sheet: PathLike | None = None  # a PNG with a row of frames per filled shot
     assemble_only: bool = False  # link media a farm already rendered (matching sidecars); render nothing
+    max_frames: int = DEFAULT_MAX_FRAMES  # refuse a fill that would make more frames, handles included; 0: no limit
+    check_space: bool = True  # refuse a fill whose estimated media size exceeds the free disk space
+    bundle_media: str = "generated"  # .otioz/.otiod: the generated media only, or "all" local media too
     adapter_args: Mapping[str, Any] = field(default_factory=dict)
 
 
@@ -108,6 +111,8 @@ class FillReport:
     failed: list[FailedShot] = field(default_factory=list)
     timeline: otio.schema.Timeline | None = None
     contact_sheet: str | None = None
+    bundled: list[str] = field(default_factory=list)  # files copied into an .otioz/.otiod output
+    linked_outside: list[str] = field(default_factory=list)  # local media such a bundle links where it is
 
     @property
     def partial(self) -> bool:
@@ -123,6 +128,8 @@ class FillReport:
             "failed": [vars(item) | {"item_path": list(item.item_path)} for item in self.failed],
             "partial": self.partial,
             "contact_sheet": self.contact_sheet,
+            "bundled": self.bundled,
+            "linked_outside": self.linked_outside,
             "timings": {key: round(value, 3) for key, value in self.timings.items()},
             "tool": f"previz-plugin {__version__}",
         }
@@ -177,7 +184,7 @@ def _check_output(output: pathlib.Path, source_path: str | None) -> None:
 
 
 def _check_format_holds(timeline: otio.schema.Timeline, output: pathlib.Path, pairs: list[tuple[Placeholder, ShotSpec]],
-                        model: GeneratorModel, profile: CodecProfile, media_dir: pathlib.Path) -> None:
+                        model: GeneratorModel, profile: CodecProfile, media_dir: pathlib.Path, burn_in: bool) -> None:
     """Write what the fill will write, before any compute: a copy of the edit with every planned shot linked
     to a stand-in of its media (its real name, frames and timecode), so a format that cannot hold the
     filled edit fails now, and one that can is never refused for what the unfilled edit held.
@@ -192,7 +199,7 @@ def _check_format_holds(timeline: otio.schema.Timeline, output: pathlib.Path, pa
     edit = timeline.deepcopy()
     for placeholder, spec in pairs:
         item = _item_at(edit, placeholder.path)
-        media_path = media_dir / media_file_name(spec, profile)
+        media_path = media_dir / media_name(spec, profile, model.sha256, burn_in)
         media = MediaInfo(media_path, spec.total_frames, spec.rate, spec.width, spec.height, profile.name,
                           spec.timecode(0), "0" * 64)
         link_placeholder(dataclasses.replace(placeholder, item=item), spec, media, model,
@@ -239,7 +246,7 @@ def _shot_specs(
     resolution = options.resolution
     if isinstance(resolution, str):
         resolution = parse_resolution(resolution)
-    settings = {
+    settings: dict[str, Any] = {
         "handles": options.handles,
         "resolution": resolution,
         "class_labels": model.contract.class_labels,
@@ -314,6 +321,7 @@ def plan_shots(
     shared storage find the media folder and the model).
     """
     options = options or FillOptions()
+    check_fill_options(options)  # handles, jobs, kinds, limits: before anything is read or made
     timings: dict[str, float] = {}
     started = time.perf_counter()
     timeline, source_path = _load_edit(source, options.adapter_args)
@@ -327,6 +335,7 @@ def plan_shots(
         media_dir = output_path.with_name(f"{output_path.stem}_media")
     else:
         raise UsageError("fill without an output path needs media_dir")
+    check_paths(source_path, output_path, media_dir, options.contact_sheet)
     if options.relative_paths and output_path is None:
         raise UsageError("relative_paths needs an output path to be relative to")
     profile = codec_profile(options.codec)
@@ -346,15 +355,17 @@ def plan_shots(
         log.warning("clips are not signed (%s); they are marked AI-generated in their metadata only", why_not)
     placeholders = find_placeholders(timeline, options.kinds)
     pairs, failed = _shot_specs(timeline, placeholders, model, options)
-    if output_path is not None:
-        _check_format_holds(timeline, output_path, pairs, model, profile, media_dir)
     model_path = model.path
     if absolute_paths:
         media_dir, model_path = media_dir.resolve(), pathlib.Path(model.path).resolve()
     jobs = [
-        ShotJob(spec, str(media_dir / media_file_name(spec, profile)), str(model_path), model.sha256, profile.name, options.burn_in)
+        ShotJob(spec, str(media_dir / media_name(spec, profile, model.sha256, options.burn_in)), str(model_path), model.sha256,
+                profile.name, options.burn_in)
         for _, spec in pairs
     ]
+    check_shot_plan(jobs, profile, media_dir, output_path, options)  # codec sizes, frames, free space
+    if output_path is not None:
+        _check_format_holds(timeline, output_path, pairs, model, profile, media_dir, options.burn_in)
     return ShotPlan(timeline, source_path, output_path, media_dir, profile, model, pairs, failed,
                     _skipped(timeline, placeholders), jobs, timings)
 
@@ -412,7 +423,10 @@ def fill(
     timings["generate_encode"] = time.perf_counter() - mark
     mark = time.perf_counter()
     if output_path is not None:
-        write_timeline(timeline, output_path)
+        written = write_timeline(timeline, output_path, bundle_media=options.bundle_media)
+        bundled, linked_outside = list(written.bundled), list(written.linked_outside)
+    else:
+        bundled, linked_outside = [], []
     timings["write"] = time.perf_counter() - mark
     contact_sheet = None
     if options.contact_sheet is not None:
@@ -421,4 +435,4 @@ def fill(
     model_info = {"name": model.contract.model_name, "version": model.contract.model_version, "sha256": model.sha256,
                   "path": str(model.path), "providers": ",".join(model.providers)}
     return FillReport(source_path, str(output_path) if output_path else None, model_info, filled, skipped, timings, failed,
-                      timeline, contact_sheet)
+                      timeline, contact_sheet, bundled, linked_outside)

@@ -17,6 +17,7 @@ from .credentials import Provenance, sign_media, signing_available
 from .encode import CodecProfile, MediaInfo, encode_clip
 from .frame_synthesis import BurnIn, FrameSynthesizer
 from .model_runtime import GeneratorModel
+from .printable import burn_in_name, printable
 from .shot_spec import ShotSpec
 from .staging import CONTROL_NAMES
 from .write_back import IPTC_TRAINED_ALGORITHMIC_MEDIA
@@ -33,7 +34,7 @@ def media_file_name(spec: ShotSpec, profile: CodecProfile) -> str:
 def _container_metadata(spec: ShotSpec, model: GeneratorModel) -> dict[str, str]:
     contract = model.contract
     return {
-        "title": f"{spec.name} - AI-generated previz",
+        "title": f"{printable(spec.name)} - AI-generated previz",
         "comment": f"AI-generated previz, not camera footage: {contract.model_name} {contract.model_version}, seed {spec.seed}, class {spec.class_label}",
         "description": "AI-generated placeholder video (trainedAlgorithmicMedia) made by previz-plugin",
         "ai_generated": "true",
@@ -58,7 +59,7 @@ def _staging_text(spec: ShotSpec) -> str:
 
 def render_shot(spec: ShotSpec, model: GeneratorModel, media_path: pathlib.Path, profile: CodecProfile, *, burn_in: bool = True, on_frame: Callable[[], None] | None = None) -> MediaInfo:
     """Generate, scale, burn in and encode one shot's media (handles included) to media_path, atomically."""
-    burn = BurnIn(shot_name=spec.name, timecode_of=spec.timecode) if burn_in else None
+    burn = BurnIn(shot_name=burn_in_name(spec.name), timecode_of=spec.timecode) if burn_in else None
     synthesizer = FrameSynthesizer(spec.width, spec.height, profile.pix_fmt, burn)
     controls = dict(zip(CONTROL_NAMES, spec.staging.controls(), strict=True)) if spec.staging is not None else None
     chunks = model.generate(spec.class_label, spec.seed, spec.total_frames,

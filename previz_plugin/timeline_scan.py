@@ -15,7 +15,10 @@ starts on the same frame the NLE shows.
 
 from __future__ import annotations
 
+import logging
 import os
+import re
+import zipfile
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Iterator, Mapping, MutableMapping
 from dataclasses import dataclass, replace
@@ -25,10 +28,14 @@ from pathlib import Path
 import opentimelineio as otio
 
 from previz_plugin.errors import PrevizError, TimelineError, UsageError
+from previz_plugin.files import regular_file_problem, utf8_problem
+from previz_plugin.printable import printable
 from previz_plugin.timing import exact_seconds, frames_from_seconds, parse_timecode, rate_from_float
 
-__all__ = ["IMPLIED_START_TIMECODE", "PLACEHOLDER_KINDS", "Placeholder", "find_placeholders", "read_timeline",
-           "uses_drop_frame"]
+__all__ = ["IMPLIED_START_TIMECODE", "MAX_EDIT_BYTES", "MAX_JSON_DEPTH", "MAX_NESTING", "PLACEHOLDER_KINDS",
+           "Placeholder", "find_placeholders", "read_timeline", "read_timeline_with_warnings", "uses_drop_frame"]
+
+log = logging.getLogger(__name__)
 
 PLACEHOLDER_KINDS = ("gap", "missing", "generator", "marked")
 
@@ -41,6 +48,19 @@ IMPLIED_START_TIMECODE = "01:00:00:00"
 _ADAPTER_PACKAGES = {".aaf": "otio-aaf-adapter", ".edl": "otio-cmx3600-adapter",
                      ".fcpxml": "otio-fcpx-xml-adapter", ".xml": "otio-fcp-adapter"}
 _DROP_FRAME_RATES = (Fraction(30000, 1001), Fraction(60000, 1001))
+
+# Limits checked before an OTIO reader sees the file (docs/cli.md, "Limits"). OTIO's JSON reader
+# recurses in C++ and dies (SIGSEGV, nothing on stderr) somewhere past 30,000 levels, and takes about
+# twice the edit's size in memory; edits people cut are a few MB and nest a few levels.
+MAX_EDIT_BYTES = 256 * 2**20  # an edit's text (.otio, content.otio in a bundle, .edl, .xml, .fcpxml)
+MAX_JSON_DEPTH = 1000  # nested JSON objects and lists in an .otio
+MAX_NESTING = 100  # nested tracks and stacks in any edit (the scan walks them recursively)
+_TEXT_SUFFIXES = (".otio", ".edl", ".xml", ".fcpxml")  # AAF may embed media: no size cap there
+_INT64 = (-(2**63), 2**63 - 1)
+# A JSON string, unrolled so that long strings cost one pass; and an integer too long for int64.
+_JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"')
+_LONG_INTEGER = re.compile(rb"(?<![\w.+-])-?[0-9]{19,}(?![\w.])")
+_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
 
 _Span = tuple[Fraction, Fraction]  # [start, end) in timeline seconds
 # A composition's markers in timeline seconds: sorted starts, (start, end, texts), the longest duration.
@@ -78,7 +98,18 @@ class _Where:
 
 
 def read_timeline(path: str | os.PathLike, **adapter_args: object) -> otio.schema.Timeline:
-    """Return the timeline in an edit file; TimelineError (one line) for anything else."""
+    """Return the timeline in an edit file; TimelineError (one line) for anything else.
+
+    What the file holds that OTIO cannot keep exactly (an integer beyond int64) is logged as a warning.
+    """
+    timeline, warnings = read_timeline_with_warnings(path, **adapter_args)
+    for warning in warnings:
+        log.warning("%s", warning)
+    return timeline
+
+
+def read_timeline_with_warnings(path: str | os.PathLike, **adapter_args: object) -> tuple[otio.schema.Timeline, list[str]]:
+    """Return the timeline in an edit file and what reading it could not keep exactly (one line each)."""
     try:
         file = Path(os.fspath(path))
     except TypeError:
@@ -94,10 +125,12 @@ def read_timeline(path: str | os.PathLike, **adapter_args: object) -> otio.schem
             f"{file}: no installed OTIO adapter reads '{suffix or file.name}' files "
             f"(readable: {', '.join(known)}){hint}"
         )
+    problem = utf8_problem(file)
+    if problem:
+        raise TimelineError(f"{file}: the path {problem}")
     if file.is_dir() and suffix != ".otiod":
         raise TimelineError(f"{file}: is a folder, not an edit file")
-    if file.is_file() and file.stat().st_size == 0:
-        raise TimelineError(f"{file}: is empty")
+    warnings = _check_before_reading(file, suffix)
     rate = adapter_args.get("rate")
     if isinstance(rate, (int, float, Fraction)):
         # OTIO's timecode parser refuses 29.97 but takes 30000/1001 as a float: pass the exact rate.
@@ -118,9 +151,100 @@ def read_timeline(path: str | os.PathLike, **adapter_args: object) -> otio.schem
         detail = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
         raise TimelineError(f"{file}: cannot read it ({type(exc).__name__}: {detail})") from exc
     timeline = _only_timeline(result, file)
+    _check_nesting(timeline, str(file))
     if suffix == ".edl":
         _note_edl_drop_frame(timeline, file)
-    return timeline
+    return timeline, warnings
+
+
+def _check_before_reading(file: Path, suffix: str) -> list[str]:
+    """Refuse what OTIO's readers must not be handed (a FIFO, a huge or deeply nested edit); return warnings.
+
+    Only a regular file is read (a FIFO would block forever). The edit's text must be at most
+    MAX_EDIT_BYTES, checked before any reader takes it into memory: for an .otioz the size its zip
+    declares for content.otio (a bound: zipfile reads no more), so a small bundle cannot unpack a
+    huge edit. JSON is checked for depth (OTIO's reader crashes on very deep JSON) and for integers
+    OTIO cannot hold.
+    """
+    if suffix == ".otiod":
+        content = file / "content.otio"
+        problem = regular_file_problem(content)
+        if problem:
+            raise TimelineError(f"{file}: the bundle's content.otio {problem}")
+        return _check_json_file(content, f"{file}")
+    problem = regular_file_problem(file)
+    if problem:
+        raise TimelineError(f"{file}: {problem}")
+    size = file.stat().st_size
+    if size == 0:
+        raise TimelineError(f"{file}: is empty")
+    if suffix == ".otioz":
+        return _check_bundle(file)
+    if suffix in _TEXT_SUFFIXES and size > MAX_EDIT_BYTES:
+        raise TimelineError(f"{file}: is {size:,} bytes; previz reads edits of at most {MAX_EDIT_BYTES:,} bytes")
+    return _check_json_file(file, str(file)) if suffix == ".otio" else []
+
+
+def _check_bundle(file: Path) -> list[str]:
+    try:
+        with zipfile.ZipFile(file) as bundle:
+            try:
+                entry = bundle.getinfo("content.otio")
+            except KeyError:
+                raise TimelineError(f"{file}: the bundle holds no content.otio") from None
+            if entry.file_size > MAX_EDIT_BYTES:
+                raise TimelineError(f"{file}: its content.otio unpacks to {entry.file_size:,} bytes; previz reads "
+                                    f"edits of at most {MAX_EDIT_BYTES:,} bytes")
+            data = bundle.read(entry)
+    except (zipfile.BadZipFile, OSError, RuntimeError, ValueError, EOFError) as exc:
+        raise TimelineError(f"{file}: cannot read it as an .otioz bundle ({type(exc).__name__}: {exc})") from None
+    return _check_json(data, str(file))
+
+
+def _check_json_file(path: Path, label: str) -> list[str]:
+    size = path.stat().st_size
+    if size > MAX_EDIT_BYTES:
+        raise TimelineError(f"{label}: is {size:,} bytes; previz reads edits of at most {MAX_EDIT_BYTES:,} bytes")
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise TimelineError(f"{label}: cannot read it ({exc.strerror})") from None
+    return _check_json(data, label)
+
+
+def _check_json(data: bytes, label: str) -> list[str]:
+    """Refuse JSON nested deeper than MAX_JSON_DEPTH; return a warning per integer OTIO would change.
+
+    Strings are blanked first (a bracket or digits inside a name mean nothing), then the brackets
+    alone are counted with numpy: linear, and fast on a large edit.
+    """
+    import numpy as np
+
+    skeleton = _JSON_STRING.sub(b'""', data)
+    brackets = np.frombuffer(skeleton.translate(None, _NOT_BRACKETS), dtype=np.uint8)
+    if brackets.size:
+        opening = (brackets == ord("[")) | (brackets == ord("{"))
+        depth = int(np.cumsum(np.where(opening, 1, -1), dtype=np.int64).max())
+        if depth > MAX_JSON_DEPTH:
+            raise TimelineError(f"{label}: its JSON nests {depth:,} levels deep; previz reads at most {MAX_JSON_DEPTH}")
+    changed = [int(token) for token in _LONG_INTEGER.findall(skeleton)
+               if not _INT64[0] <= int(token) <= _INT64[1]]
+    if not changed:
+        return []
+    shown = ", ".join(str(value) for value in changed[:3]) + (f" and {len(changed) - 3} more" if len(changed) > 3 else "")
+    return [f"warning: {label}: {len(changed)} integer(s) in its metadata do not fit 64 bits ({shown}); OTIO's reader "
+            "keeps 64-bit integers, so they will not come out as they went in (store them as text to keep them)"]
+
+
+def _check_nesting(timeline: otio.schema.Timeline, label: str) -> None:
+    """Refuse tracks and stacks nested deeper than MAX_NESTING (walked without recursion)."""
+    pending: list[tuple[otio.core.Composition, int]] = [(timeline.tracks, 1)]
+    while pending:
+        composition, depth = pending.pop()
+        if depth > MAX_NESTING:
+            raise TimelineError(f"{printable(label)}: nests tracks and stacks more than {MAX_NESTING} levels deep; "
+                                f"previz reads at most {MAX_NESTING}")
+        pending.extend((child, depth + 1) for child in composition if isinstance(child, otio.core.Composition))
 
 
 def _only_timeline(result: object, file: Path) -> otio.schema.Timeline:
@@ -185,6 +309,7 @@ def find_placeholders(timeline: otio.schema.Timeline, kinds: Iterable[str] = PLA
             f"unknown placeholder kind(s) {', '.join(map(repr, unknown))}; "
             f"choose from {', '.join(PLACEHOLDER_KINDS)}"
         )
+    _check_nesting(timeline, timeline.name or "timeline")
     return list(_Scanner(timeline, frozenset(wanted)).placeholders())
 
 

@@ -11,15 +11,24 @@ copy of the timeline is prepared for it just before writing (the caller's timeli
     .fcpxml  as .xml, at the rates the adapter knows (24, 25, 30, 50, 60); transitions become cuts
     .aaf     one edit rate; a mob ID on every clip (a filled clip's from its shot id, so it is the
              same in every file written); dissolves from other formats get Avid's effect fields
-    .otioz   the media goes inside, links become relative; a source that is no file here becomes
-    .otiod   a MissingReference that keeps its URL (OTIO's `media_policy`)
+    .otioz   the generated media goes inside and its links become relative; other local media goes in
+    .otiod   only with bundle_media="all", else it stays linked where it is (listed in WrittenEdit); a
+             source that is no file here becomes a MissingReference that keeps its URL. An .otiod
+             records what it holds (BUNDLE_MARKER) and replaces only a folder that holds nothing else
+    .mlt     our own writer (mlt_write.py)
 
-The adapter writes a hidden partial file (a folder for .otiod) beside the output, renamed over it
-when complete; a failure removes it and raises a one-line TimelineError.
+Names and comments are written with their control characters escaped in every format but OTIO's own
+JSON (which escapes them itself), so a name cannot forge an EDL event or break XML.
+
+Every write is checked: the file (a folder for .otiod) is written under a hidden partial name beside
+the output, every byte accounted for and fsynced, its size or content read back, and only then
+renamed over it; a failure (a full disk too) removes it and raises a one-line TimelineError. A lock
+per output keeps two writers apart, and a partial file a killed write left is removed by the next.
 """
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import pathlib
@@ -28,14 +37,19 @@ import secrets
 import shutil
 import urllib.parse
 import uuid
+import zipfile
 from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
 import opentimelineio as otio
-from opentimelineio.adapters.file_bundle_utils import MediaReferencePolicy
+from opentimelineio import url_utils
+from opentimelineio.adapters.file_bundle_utils import reference_cloned_and_missing
 
-from .errors import PrevizError, TimelineError
+from .errors import PrevizError, TimelineError, UsageError
+from .files import create_new_file, exclusive_lock, fsync_folder, utf8_problem, write_new_file
+from .printable import printable
 from .timeline_scan import uses_drop_frame
 from .timing import rate_from_float
 
@@ -53,23 +67,54 @@ _AAF_DISSOLVES = {
 }
 _MOB_NAMESPACE = uuid.UUID("7d0b3f4e-2a51-4c6e-9a43-5f0c1e8b6d21")  # fixed: same shot, same mob ID
 _UMID_LABEL = "urn:smpte:umid:060a2b34.01010105.01010f20.13000000"  # pyaaf2's, for a UUID material number
+BUNDLE_MEDIA = ("generated", "all")  # what a bundle holds: the generated media, or every local file too
+BUNDLE_MARKER = ".previz-bundle.json"  # in an .otiod we wrote: the files we put there, all we may replace
+_BUNDLE_VERSION = "1.0.0"  # OTIO's file bundle version (file_bundle_utils.BUNDLE_VERSION)
 
 
-def write_timeline(timeline: otio.schema.Timeline, output: pathlib.Path, **adapter_args: Any) -> None:
-    """Write the timeline to output atomically, in the format its extension names."""
-    output = pathlib.Path(output)
+@dataclass(frozen=True)
+class WrittenEdit:
+    """What write_timeline wrote: the edit, and for a bundle which media went in and which stayed outside."""
+
+    path: pathlib.Path
+    bundled: tuple[str, ...] = ()  # source files copied into an .otioz/.otiod
+    linked_outside: tuple[str, ...] = ()  # local media a bundle links where it is, not copied (bundle_media="generated")
+
+
+def write_timeline(timeline: otio.schema.Timeline, output: pathlib.Path, *, bundle_media: str = "generated",
+                   **adapter_args: Any) -> WrittenEdit:
+    """Write the timeline to output atomically, in the format its extension names; return what was written.
+
+    A bundle (.otioz, .otiod) holds the generated media; other local media goes in only with
+    bundle_media="all" (each file is listed in the result), else it stays linked where it is.
+    """
+    output = pathlib.Path(os.path.abspath(output))  # a bare name's folder is "", which writers refuse
     suffix = output.suffix.lower()
+    if bundle_media not in BUNDLE_MEDIA:
+        raise UsageError(f"bundle media must be one of {', '.join(BUNDLE_MEDIA)}, got {bundle_media!r}")
+    problem = utf8_problem(output)
+    if problem:
+        raise TimelineError(f"cannot write {printable(output)}: the path {problem}")
     try:
-        edit = timeline
-        if suffix in _PREPARE:
-            edit = timeline.deepcopy()
-            _PREPARE[suffix](edit, output, adapter_args)
-        if suffix == ".otiod":
-            _write_folder(edit, output, adapter_args)
-        elif suffix == ".mlt":  # no OTIO adapter writes MLT right for timecoded media: our own writer
-            _write_text(_mlt_text(edit), output)
-        else:
-            _write_file(edit, output, adapter_args, _fix_aaf if suffix == ".aaf" else None)
+        with exclusive_lock(output.with_name(f".{output.name}.lock")):
+            _remove_stale_partials(output)
+            edit = timeline
+            if suffix in _PREPARE or suffix in _ESCAPED:
+                edit = timeline.deepcopy()
+            if suffix in _ESCAPED:
+                _escape_text_fields(edit)
+            if suffix in _PREPARE:
+                _PREPARE[suffix](edit, output, adapter_args)
+            if suffix in (".otioz", ".otiod"):
+                return _write_bundle(edit, output, bundle_media)
+            if suffix == ".mlt":  # no OTIO adapter writes MLT right for timecoded media: our own writer
+                _write_text(_mlt_text(edit), output)
+            elif suffix == ".aaf":
+                _write_aaf(edit, output, adapter_args)
+            else:
+                adapter = otio.adapters.from_filepath(str(output)).name
+                _write_text(otio.adapters.write_to_string(edit, adapter, **adapter_args), output)
+            return WrittenEdit(output)
     except PrevizError as error:
         raise TimelineError(f"cannot write {output}: {error}") from None
     except Exception as error:  # adapters raise anything; to the user it is one line
@@ -77,19 +122,47 @@ def write_timeline(timeline: otio.schema.Timeline, output: pathlib.Path, **adapt
         raise TimelineError(f"cannot write {output}: {type(error).__name__}: {detail}") from None
 
 
-def _write_file(edit: otio.schema.Timeline, output: pathlib.Path, adapter_args: dict[str, Any],
-                finish: Callable[[pathlib.Path, otio.schema.Timeline], None] | None) -> None:
-    # Same folder (so the rename is atomic) and same suffix (so OTIO picks the same adapter).
-    temporary = output.with_name(f".{output.stem}.{secrets.token_hex(4)}.partial{output.suffix}")
+def _temporary(output: pathlib.Path, kind: str = "partial") -> pathlib.Path:
+    # Same folder (so the rename is atomic) and same suffix (so a reader picks the same adapter).
+    return output.with_name(f".{output.stem}.{secrets.token_hex(4)}.{kind}{output.suffix}")
+
+
+def _remove_stale_partials(output: pathlib.Path) -> None:
+    """Remove what a killed write of this output left (its lock is held: no live writer owns them)."""
+    pattern = re.compile(rf"\.{re.escape(output.stem)}\.[0-9a-f]{{8}}\.(partial|previous){re.escape(output.suffix)}")
+    for leftover in output.parent.iterdir():
+        if pattern.fullmatch(leftover.name):
+            if leftover.is_dir() and not leftover.is_symlink():
+                shutil.rmtree(leftover, ignore_errors=True)
+            else:
+                leftover.unlink(missing_ok=True)
+
+
+def _write_text(text: str, output: pathlib.Path) -> None:
+    """Text written beside output (checked, on disk, its size read back), then renamed over it."""
+    temporary = _temporary(output)
     try:
-        otio.adapters.write_to_file(edit, str(temporary), **adapter_args)
-        if finish is not None:
-            finish(temporary, edit)
-        with open(temporary, "rb") as written:
-            os.fsync(written.fileno())
+        write_new_file(temporary, text.encode("utf-8"))
         os.replace(temporary, output)
     finally:
         temporary.unlink(missing_ok=True)
+    fsync_folder(output.parent)
+
+
+def _write_aaf(edit: otio.schema.Timeline, output: pathlib.Path, adapter_args: dict[str, Any]) -> None:
+    """AAF is written by its adapter (pyaaf2 writes the file itself), then fixed, checked and renamed."""
+    temporary = _temporary(output)
+    try:
+        otio.adapters.write_to_file(edit, str(temporary), **adapter_args)
+        _fix_aaf(temporary, edit)  # opens the file whole: a cut-off AAF fails here
+        with open(temporary, "rb") as written:
+            os.fsync(written.fileno())
+        if os.stat(temporary).st_size == 0:
+            raise TimelineError("the AAF writer wrote nothing (disk full?)")
+        os.replace(temporary, output)
+    finally:
+        temporary.unlink(missing_ok=True)
+    fsync_folder(output.parent)
 
 
 def _mlt_text(timeline: otio.schema.Timeline) -> str:
@@ -102,29 +175,142 @@ def _mlt_text(timeline: otio.schema.Timeline) -> str:
     return timeline_to_mlt(timeline, (int(size[0]), int(size[1])))
 
 
-def _write_text(text: str, output: pathlib.Path) -> None:
-    """Text written beside output, read back and compared, then renamed over it."""
-    data = text.encode("utf-8")
-    temporary = output.with_name(f".{output.stem}.{secrets.token_hex(4)}.partial{output.suffix}")
+# -- bundles ----------------------------------------------------------------------------------
+def bundle_replace_problem(output: pathlib.Path) -> str | None:
+    """Return why an existing .otiod at output may not be replaced, or None (absent, empty, or ours).
+
+    Writing a bundle replaces the whole folder, so it may replace only what a previous write of ours
+    put there: the files its BUNDLE_MARKER lists, and nothing else.
+    """
+    output = pathlib.Path(output)
+    if not output.exists() and not output.is_symlink():
+        return None
+    if output.is_symlink() or not output.is_dir():
+        return f"{output} exists and is not a bundle folder previz wrote; pick another name"
+    first = next(output.iterdir(), None)
+    if first is None:
+        return None  # an empty folder holds nothing to lose
     try:
-        with open(temporary, "xb") as handle:
-            handle.write(data)
+        record = json.loads((output / BUNDLE_MARKER).read_text(encoding="utf-8"))
+        ours = set(record["files"]) | {BUNDLE_MARKER}
+    except (OSError, ValueError, KeyError, TypeError):
+        return f"{output} is a folder previz did not write (it holds {first.name}); pick another name"
+    for path in output.rglob("*"):
+        if path.is_dir() and not path.is_symlink():
+            continue
+        entry = path.relative_to(output).as_posix()
+        if entry not in ours:
+            return f"{output} holds {entry}, which previz did not write there; pick another name"
+    return None
+
+
+def _write_bundle(edit: otio.schema.Timeline, output: pathlib.Path, bundle_media: str) -> WrittenEdit:
+    """Write an .otioz (zip) or .otiod (folder) as OTIO lays them out: content.otio, media/ and, for .otioz, version.txt."""
+    media, outside = _relink_for_bundle(edit, bundle_media)
+    content = otio.adapters.write_to_string(edit, "otio_json").encode("utf-8")
+    if output.suffix.lower() == ".otioz":
+        _write_zip(output, content, media)
+    else:
+        _write_bundle_folder(output, content, media)
+    return WrittenEdit(output, tuple(str(source) for source in media.values()), tuple(outside))
+
+
+def _relink_for_bundle(edit: otio.schema.Timeline, bundle_media: str) -> tuple[dict[str, pathlib.Path], list[str]]:
+    """Point the references of what goes in at media/<name>; return {name in the bundle: source}, and what stays out.
+
+    Generated media always goes in: a file a clip's previz metadata calls generated and whose previz
+    sidecar vouches for its bytes (an edit alone cannot forge that, so it cannot smuggle a private file
+    in by calling it generated). Other local files go in only with bundle_media="all"; else they stay
+    linked at their absolute path (listed, so the report can say so). A source that is no file here,
+    or a URL of another scheme, becomes a MissingReference that keeps its URL, as OTIO's bundler does.
+    """
+    generated = {id(clip) for clip, _ in _filled(edit)}
+    names: dict[pathlib.Path, str] = {}
+    outside: list[str] = []
+    for clip in edit.find_clips():
+        reference = clip.media_reference
+        if not isinstance(reference, otio.schema.ExternalReference):
+            continue
+        parsed = urllib.parse.urlparse(reference.target_url)
+        source = pathlib.Path(os.path.abspath(url_utils.filepath_from_url(reference.target_url))) if parsed.scheme in ("file", "") else None
+        if source is None or not source.is_file():
+            why = "target_url is not a file scheme url" if source is None else "target_url target is not a file or does not exist"
+            clip.media_reference = reference_cloned_and_missing(reference, why)
+            continue
+        if bundle_media != "all" and not (id(clip) in generated and _vouched_for(source)):
+            reference.target_url = source.as_uri()
+            if str(source) not in outside:
+                outside.append(str(source))
+            continue
+        if source not in names:
+            names[source] = _unique_name(source.name, set(names.values()))
+        reference.target_url = url_utils.url_from_filepath(f"media/{names[source]}")
+    return {name: source for source, name in names.items()}, outside
+
+
+def _vouched_for(media: pathlib.Path) -> bool:
+    """Return True when media has a previz sidecar that records its very bytes."""
+    from .batch import SIDECAR_FORMAT, sidecar_path
+    from .files import file_sha256
+
+    sidecar = sidecar_path(media)
+    try:
+        if sidecar.stat().st_size > 1 << 20:
+            return False
+        record = json.loads(sidecar.read_text(encoding="utf-8"))
+        return (isinstance(record, dict) and record.get("format") == SIDECAR_FORMAT
+                and record.get("media_sha256") == file_sha256(media))
+    except (OSError, ValueError):
+        return False
+
+
+def _unique_name(name: str, taken: set[str]) -> str:
+    stem, suffix, number = pathlib.PurePath(name).stem, pathlib.PurePath(name).suffix, 1
+    while name in taken:
+        number += 1
+        name = f"{stem}_{number}{suffix}"
+    return name
+
+
+def _write_zip(output: pathlib.Path, content: bytes, media: Mapping[str, pathlib.Path]) -> None:
+    """The .otioz written to a hidden file (every write checked), read back, then renamed over output."""
+    temporary = _temporary(output)
+    try:
+        with os.fdopen(create_new_file(temporary), "wb") as handle:
+            with zipfile.ZipFile(handle, "w") as bundle:
+                bundle.writestr("version.txt", _BUNDLE_VERSION, compress_type=zipfile.ZIP_DEFLATED)
+                bundle.writestr("content.otio", content, compress_type=zipfile.ZIP_DEFLATED)
+                for name, source in media.items():
+                    bundle.write(source, f"media/{name}", compress_type=zipfile.ZIP_STORED)
             handle.flush()
             os.fsync(handle.fileno())
-        if temporary.read_bytes() != data:
-            raise TimelineError(f"{temporary} does not read back as written (disk full?)")
+        with zipfile.ZipFile(temporary) as written:
+            sizes = {info.filename: info.file_size for info in written.infolist()}
+            if written.read("content.otio") != content or any(
+                    sizes.get(f"media/{name}") != source.stat().st_size for name, source in media.items()):
+                raise TimelineError(f"{temporary.name} does not read back as written (disk full?)")
         os.replace(temporary, output)
     finally:
         temporary.unlink(missing_ok=True)
+    fsync_folder(output.parent)
 
 
-def _write_folder(edit: otio.schema.Timeline, output: pathlib.Path, adapter_args: dict[str, Any]) -> None:
-    """Write an .otiod folder beside output, then swap it in; the old one is removed last."""
-    token = secrets.token_hex(4)
-    temporary = output.with_name(f".{output.stem}.{token}.partial.otiod")
-    previous = output.with_name(f".{output.stem}.{token}.previous.otiod")
+def _write_bundle_folder(output: pathlib.Path, content: bytes, media: Mapping[str, pathlib.Path]) -> None:
+    """The .otiod written as a hidden folder, checked, then swapped in; the old one (ours) is removed last."""
+    problem = bundle_replace_problem(output)
+    if problem:
+        raise TimelineError(problem)
+    temporary, previous = _temporary(output), _temporary(output, "previous")
     try:
-        otio.adapters.write_to_file(edit, str(temporary), adapter_name="otiod", **adapter_args)
+        temporary.mkdir()
+        write_new_file(temporary / "content.otio", content)
+        (temporary / "media").mkdir()
+        for name, source in media.items():
+            _copy_checked(source, temporary / "media" / name)
+        files = ["content.otio", *(f"media/{name}" for name in media)]
+        write_new_file(temporary / BUNDLE_MARKER, json.dumps({"format": "previz-bundle-1", "files": files}).encode())
+        if (temporary / "content.otio").read_bytes() != content:
+            raise TimelineError(f"{temporary.name} does not read back as written (disk full?)")
         if output.is_dir():
             os.replace(output, previous)  # a folder cannot be renamed over a folder that holds files
         try:
@@ -136,6 +322,43 @@ def _write_folder(edit: otio.schema.Timeline, output: pathlib.Path, adapter_args
     finally:
         shutil.rmtree(temporary, ignore_errors=True)
         shutil.rmtree(previous, ignore_errors=True)
+    fsync_folder(output.parent)
+
+
+def _copy_checked(source: pathlib.Path, target: pathlib.Path) -> None:
+    with open(source, "rb") as reading, os.fdopen(create_new_file(target), "wb") as writing:
+        shutil.copyfileobj(reading, writing, 1 << 20)
+        writing.flush()
+        os.fsync(writing.fileno())
+    if target.stat().st_size != source.stat().st_size:
+        raise TimelineError(f"{target.name} does not read back as written (disk full?)")
+
+
+# -- text that other formats show --------------------------------------------------------------
+def _escape_text_fields(timeline: otio.schema.Timeline) -> None:
+    """Escape control characters in every name and comment a line-based or XML format writes.
+
+    A newline in a clip name would start a forged event in an EDL ("003 EVILREEL ..."), and most
+    control characters are not allowed in XML at all. OTIO JSON escapes them itself and keeps them.
+    """
+    timeline.name = printable(timeline.name)
+    for item in [timeline.tracks, *timeline.tracks.find_children()]:
+        item.name = printable(item.name)
+        for marker in getattr(item, "markers", ()):
+            marker.name = printable(marker.name)
+            if isinstance(getattr(marker, "comment", None), str):
+                marker.comment = printable(marker.comment)
+        reference = getattr(item, "media_reference", None)
+        if reference is not None:
+            reference.name = printable(reference.name)
+        cmx = item.metadata.get("cmx_3600")
+        if isinstance(cmx, Mapping):
+            cmx = dict(cmx)
+            if "comments" in cmx and isinstance(cmx["comments"], (list, tuple)):
+                cmx["comments"] = [printable(comment) for comment in cmx["comments"]]
+            if isinstance(cmx.get("reel"), str) and re.search(r"[\s\x00-\x1f\x7f]", cmx["reel"]):
+                cmx["reel"] = re.sub(r"[^0-9A-Za-z]", "", cmx["reel"])[:8] or "AX"  # a reel is one field
+            item.metadata["cmx_3600"] = cmx
 
 
 # -- what several formats need ----------------------------------------------------------------
@@ -415,12 +638,12 @@ def _fix_aaf(path: pathlib.Path, edit: otio.schema.Timeline) -> None:
 
 
 def _prepare_bundle(timeline: otio.schema.Timeline, output: pathlib.Path, adapter_args: dict[str, Any]) -> None:
-    _absolute_urls(timeline, output)  # the bundler resolves a relative link against the working folder
-    # Its default refuses the whole bundle for one source file that is not on this machine.
-    adapter_args.setdefault("media_policy", MediaReferencePolicy.MissingIfNotFile)
+    _absolute_urls(timeline, output)  # a relative previz link is relative to the output's folder
 
 
 _PREPARE: dict[str, Callable[[otio.schema.Timeline, pathlib.Path, dict[str, Any]], None]] = {
     ".edl": _prepare_edl, ".xml": _prepare_fcp_xml, ".fcpxml": _prepare_fcpx, ".aaf": _prepare_aaf,
     ".otioz": _prepare_bundle, ".otiod": _prepare_bundle,
 }
+# Formats that show names as text lines or XML: control characters in names are escaped first.
+_ESCAPED = (".edl", ".xml", ".fcpxml", ".aaf", ".mlt")

@@ -84,7 +84,10 @@ def rate_text(rate: Fraction) -> str:
 
 def exact_seconds(rt: otio.opentime.RationalTime) -> Fraction:
     """Return a RationalTime as exact seconds, its float rate read as the rational it means."""
-    # Fraction(float) is the exact binary value; frame values are integral in practice.
+    # Fraction(float) is the exact binary value; frame values are integral in practice. JSON edits can
+    # spell NaN and Infinity, which no frame count means.
+    if not math.isfinite(rt.value):
+        raise ShotSpecError(f"time value {rt.value!r} is not a finite number of frames")
     return Fraction(rt.value) / rate_from_float(rt.rate)
 
 

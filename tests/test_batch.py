@@ -167,10 +167,7 @@ def test_shot_job_json_round_trip(tiny_model: pathlib.Path, tmp_path: pathlib.Pa
 
 def test_render_shot_then_assemble(tiny_model: pathlib.Path, tmp_path: pathlib.Path) -> None:
     from previz_plugin.batch import write_job_files
-    from previz_plugin.encode import codec_profile
-    from previz_plugin.model_runtime import load_model
-    from previz_plugin.pipeline import scan
-    from previz_plugin.render import media_file_name
+    from previz_plugin.pipeline import FillOptions, plan_shots
 
     edit = tmp_path / "edit.otio"
     timeline = _edit(3)
@@ -184,15 +181,15 @@ def test_render_shot_then_assemble(tiny_model: pathlib.Path, tmp_path: pathlib.P
     assert early.returncode == EXIT_PARTIAL
     assert all("not rendered" in f["error"] for f in json.loads(early.stdout)["failed"])
 
-    sha = load_model(tiny_model).sha256
-    specs = scan(edit, model=tiny_model, resolution="64x36", handles=1).specs
-    profile = codec_profile("h264")
-    jobs = [ShotJob(spec, str(media / media_file_name(spec, profile)), str(tiny_model), sha) for spec in specs]
+    # The jobs as a fill names them (export-job plans them the same way).
+    jobs = plan_shots(edit, None, FillOptions(model=tiny_model, resolution="64x36", handles=1, media_dir=media)).jobs
     for spec_file in write_job_files(jobs, tmp_path / "shots"):
-        rendered = subprocess.run([*previz, "render-shot", str(spec_file)], capture_output=True, text=True, cwd=REPO)
+        # Not in an export-job folder: the SPEC's media folder is named on the command line (a SPEC is input).
+        rendered = subprocess.run([*previz, "render-shot", "--media-dir", str(media), str(spec_file)],
+                                  capture_output=True, text=True, cwd=REPO)
         assert rendered.returncode == 0, rendered.stderr
         assert "progress" in rendered.stdout and rendered.stdout.strip().splitlines()[-1].startswith("made ")
-    again = subprocess.run([*previz, "render-shot", str(spec_file)], capture_output=True, text=True, cwd=REPO)
+    again = subprocess.run([*previz, "render-shot", "--media-dir", str(media), str(spec_file)], capture_output=True, text=True, cwd=REPO)
     assert again.stdout.strip().splitlines()[-1].startswith("reused ")
 
     output = tmp_path / "assembled.otio"

@@ -26,6 +26,7 @@ from fractions import Fraction
 import opentimelineio as otio
 import pytest
 
+from previz_plugin import timeline_write
 from previz_plugin.errors import TimelineError
 from previz_plugin.pipeline import FillReport, fill
 from previz_plugin.timeline_scan import find_placeholders
@@ -292,14 +293,11 @@ def test_a_write_that_fails_midway_leaves_the_old_output_and_no_partial_file(
     write_timeline(_timeline([_clip("a", 0, 5, 24)]), output)
     old = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
 
-    def half_written(edit: otio.schema.Timeline, path: str, **_: object) -> None:
-        if suffix == ".otiod":
-            os.mkdir(path)
-            path = os.path.join(path, "content.otio")
-        pathlib.Path(path).write_text("{")
+    def half_written(path: pathlib.Path, data: bytes, mode: int = 0o644) -> None:
+        pathlib.Path(path).write_bytes(data[: len(data) // 2])  # as a full disk leaves it
         raise OSError("No space left on device\nsecond line")
 
-    monkeypatch.setattr(otio.adapters, "write_to_file", half_written)
+    monkeypatch.setattr(timeline_write, "write_new_file", half_written)
     with pytest.raises(TimelineError, match="No space left on device$"):
         write_timeline(_timeline([_clip("b", 0, 5, 24)]), output)
     assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == old

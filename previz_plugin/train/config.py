@@ -106,7 +106,7 @@ class TrainConfig:
         unknown = sorted(set(values) - set(known))
         if unknown:
             raise UsageError(f"unknown training config keys {unknown}")
-        coerced = {}
+        coerced: dict[str, Any] = {}
         for key, value in values.items():
             # JSON turns tuples into lists; the config stays hashable and frozen.
             coerced[key] = tuple(value) if isinstance(value, list) else value

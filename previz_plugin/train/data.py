@@ -101,7 +101,9 @@ def folder_bank(root: str | pathlib.Path, config: TrainConfig, max_frames_per_fi
     if not class_dirs:
         raise TrainingError(f"{root} has no class subfolders; put each class's videos in {root}/<class>/")
     length = config.dataset_clip_frames
-    clips, ids, labels = [], [], []
+    clips: list[np.ndarray] = []
+    ids: list[int] = []
+    labels: list[str] = []
     for class_dir in class_dirs:
         videos = sorted(p for p in class_dir.rglob("*") if p.suffix.lower() in VIDEO_SUFFIXES)
         if not videos:

@@ -30,6 +30,7 @@ import os
 import pathlib
 import sys
 import time
+import warnings
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -326,9 +327,12 @@ def load_judge(path: str | os.PathLike) -> Judge:
         raise TrainingError(f"no judge at {path}; train one: python -m previz_plugin.train.judge --out {path}")
     data = path.read_bytes()
     try:
-        payload = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            payload = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     except Exception as error:  # torch raises many types for a bad file; all mean the same to the user
-        raise TrainingError(f"{path} is not a readable judge ({type(error).__name__}: {error})") from None
+        why = "it holds Python objects, not plain data" if "weights_only" in str(error) else type(error).__name__
+        raise TrainingError(f"{path} is not a readable judge ({why}); refused without running it") from None
     if isinstance(payload, dict) and payload.get("format") == "previz-judge-1":
         raise TrainingError(f"{path} is a retired judge (v1/v2, 32x32, trained on blurred clips); its numbers are "
                             f"history (docs/quality.md). Use samples/{DEFAULT_JUDGE_NAME} or train one: "

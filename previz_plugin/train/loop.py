@@ -7,6 +7,7 @@ import os
 import pathlib
 import sys
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -78,9 +79,13 @@ def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     if not path.is_file():
         raise TrainingError(f"no checkpoint at {path}")
     try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # a protocol-4 pickle warns; the one line below says it all
+            warnings.simplefilter("ignore")
+            payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # torch raises many types for a bad file; all mean the same to the user
-        raise TrainingError(f"{path} is not a readable previz checkpoint ({type(error).__name__}: {error})") from None
+        # torch's own text runs to several lines and advises weights_only=False, which would run the file's code.
+        why = "it holds Python objects, not plain data" if "weights_only" in str(error) else type(error).__name__
+        raise TrainingError(f"{path} is not a readable previz checkpoint ({why}); refused without running it") from None
     if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
         raise TrainingError(f"{path} is not a previz checkpoint (format {CHECKPOINT_FORMAT} expected)")
     return payload

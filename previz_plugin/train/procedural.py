@@ -112,7 +112,9 @@ class _Pen:
         # Darken whatever ground lies there, so the shadow works on grass, pavement and road alike.
         px = int(min(self.c - 1, max(0, x * self.c)))
         py = int(min(self.c - 1, max(0, y * self.c)))
-        self.oval(x, y, rx, ry, _shade(self.base.getpixel((px, py)), 0.62))
+        ground = self.base.getpixel((px, py))
+        assert isinstance(ground, tuple)  # an RGB image's pixel
+        self.oval(x, y, rx, ry, _shade(ground, 0.62))
 
 
 def _sky_and_ground(rng: np.random.Generator, canvas: int, horizon: float, ground: Colour
@@ -125,7 +127,7 @@ def _sky_and_ground(rng: np.random.Generator, canvas: int, horizon: float, groun
     far = near * 0.8 + low * 0.2  # a touch of haze toward the horizon
     rows = np.where((y < horizon)[:, None], top * (1 - a) + low * a, far * (1 - g) + near * g)
     image = np.broadcast_to(np.clip(rows, 0, 255).astype(np.uint8)[:, None, :], (canvas, canvas, 3))
-    return Image.fromarray(np.ascontiguousarray(image)), _rgb(low)
+    return Image.fromarray(np.ascontiguousarray(image)), _rgb(low.tolist())
 
 
 def _scenery(rng: np.random.Generator, horizon: float, pan: float, haze: Colour, ground: Colour,
@@ -415,7 +417,7 @@ def render_clip(class_label: str, seed: int, frames: int, size: int = 64, start_
         pen = _Pen(ImageDraw.Draw(image), canvas, base)
         for paint in painters:
             paint(pen, float(start_frame + i))
-        clip[i] = np.asarray(image.resize((size, size), Image.BOX))
+        clip[i] = np.asarray(image.resize((size, size), Image.Resampling.BOX))
     return np.clip(clip * light, 0, 255).astype(np.uint8)
 
 
@@ -445,7 +447,7 @@ def contact_sheet_image(clips_by_label: Mapping[str, Sequence[np.ndarray]], fram
             raise UsageError(f"clip for {label!r} must be (T, H, W, 3) uint8, got {clip.shape} {clip.dtype}")
     font = ImageFont.load_default()
     probe = ImageDraw.Draw(Image.new("RGB", (1, 1)))
-    label_width = max((probe.textbbox((0, 0), str(label), font=font)[2] for label in clips_by_label), default=0) + 8
+    label_width = int(max((probe.textbbox((0, 0), str(label), font=font)[2] for label in clips_by_label), default=0)) + 8
     cell_h = max((clip.shape[1] for _, clip in clips), default=16)
     cell_w = max((clip.shape[2] for _, clip in clips), default=16)
     gap = 2
