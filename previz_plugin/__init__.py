@@ -4,6 +4,8 @@
 `train` extra.
 """
 
+from typing import TYPE_CHECKING
+
 from .errors import (
     EncodeError,
     ModelError,
@@ -16,6 +18,9 @@ from .errors import (
 )
 
 __version__ = "0.1.0"
+
+if TYPE_CHECKING:  # the real names for type checkers; at run time they load on first use (below)
+    from .pipeline import FillOptions, FillReport, ScanReport, fill, scan
 
 _PIPELINE_NAMES = ("FillOptions", "FillReport", "ScanReport", "fill", "scan")
 

@@ -26,3 +26,12 @@ def test_ruff_finds_nothing_in_the_package_tests_bench_and_adapters() -> None:
     done = subprocess.run([ruff, "check", "previz_plugin", "tests", "bench", "adapters"], cwd=REPO,
                           capture_output=True, text=True)
     assert done.returncode == 0, done.stdout[-3000:]
+
+
+def test_the_public_api_has_its_types_for_a_type_checker(tmp_path: pathlib.Path) -> None:
+    pytest.importorskip("mypy", reason="mypy comes with the test extra")
+    snippet = tmp_path / "use_api.py"
+    snippet.write_text("from previz_plugin import fill\nreveal_type(fill)\n")
+    done = subprocess.run([sys.executable, "-m", "mypy", "--no-error-summary", str(snippet)], cwd=REPO,
+                          capture_output=True, text=True)
+    assert "-> previz_plugin.pipeline.FillReport" in done.stdout, done.stdout  # not `object`
