@@ -103,29 +103,7 @@ class ModelContract:
 
     def describe(self) -> dict[str, Any]:
         """Return a JSON-safe summary for `previz info`."""
-        if self.version >= 2:
-            return {
-                "contract_version": self.contract_version,
-                "model_name": self.model_name,
-                "model_version": self.model_version,
-                "frame_size": [self.frame_width, self.frame_height],
-                "native_fps": str(self.native_fps),
-                "class_labels": list(self.class_labels),
-                "chunk_frames": self.chunk_frames,
-                "content_dim": self.content_dim,
-                "controls": [{"name": c.name, "min": c.minimum, "max": c.maximum, "default": c.default}
-                             for c in self.controls],
-                "training_data": self.training_data,
-                "license": self.license,
-                "inputs": {
-                    INPUT_CLASS_ID: "int64 [batch]",
-                    INPUT_CONTENT: f"float32 [batch, {self.content_dim}]",
-                    INPUT_CONTROLS: f"float32 [batch, {len(self.controls)}]",
-                    INPUT_FRAME_TIMES: "float32 [batch, frames]",
-                },
-                "outputs": {OUTPUT_FRAMES: f"float32 [batch, frames, 3, {self.frame_height}, {self.frame_width}] in [-1, 1]"},
-            }
-        return {
+        summary: dict[str, Any] = {
             "contract_version": self.contract_version,
             "model_name": self.model_name,
             "model_version": self.model_version,
@@ -133,18 +111,25 @@ class ModelContract:
             "native_fps": str(self.native_fps),
             "class_labels": list(self.class_labels),
             "chunk_frames": self.chunk_frames,
-            "temporal_context": self.temporal_context,
             "content_dim": self.content_dim,
-            "motion_noise_dim": self.motion_noise_dim,
+        }
+        inputs = {INPUT_CLASS_ID: "int64 [batch]", INPUT_CONTENT: f"float32 [batch, {self.content_dim}]"}
+        if self.version >= 2:
+            summary["controls"] = [{"name": c.name, "min": c.minimum, "max": c.maximum, "default": c.default}
+                                   for c in self.controls]
+            inputs[INPUT_CONTROLS] = f"float32 [batch, {len(self.controls)}]"
+            inputs[INPUT_FRAME_TIMES] = "float32 [batch, frames]"
+        else:
+            summary["temporal_context"] = self.temporal_context
+            summary["motion_noise_dim"] = self.motion_noise_dim
+            inputs[INPUT_MOTION_NOISE] = f"float32 [batch, frames + {self.temporal_context}, {self.motion_noise_dim}]"
+        summary.update({
             "training_data": self.training_data,
             "license": self.license,
-            "inputs": {
-                INPUT_CLASS_ID: "int64 [batch]",
-                INPUT_CONTENT: f"float32 [batch, {self.content_dim}]",
-                INPUT_MOTION_NOISE: f"float32 [batch, frames + {self.temporal_context}, {self.motion_noise_dim}]",
-            },
+            "inputs": inputs,
             "outputs": {OUTPUT_FRAMES: f"float32 [batch, frames, 3, {self.frame_height}, {self.frame_width}] in [-1, 1]"},
-        }
+        })
+        return summary
 
 
 def build_metadata(*, contract_version: str = CONTRACT_VERSION, **values: Any) -> dict[str, str]:

@@ -104,20 +104,30 @@ def export_onnx(source: str | os.PathLike, out_path: str | os.PathLike, *, opset
             created_by=f"previz-plugin {__version__}",
             parity_max_abs_diff=f"{parity:.3e}",
         )
-        del model.metadata_props[:]
-        for key, value in metadata.items():
-            model.metadata_props.add(key=key, value=value)
-        model.producer_name = "previz-plugin"
-        model.producer_version = __version__
-        model.doc_string = f"{config.model_name} {config.model_version}: previz video generator (docs/model-contract.md)"
-        onnx.checker.check_model(model, full_check=True)
-        onnx.save_model(model, str(temporary), save_as_external_data=False)
-        os.replace(temporary, out_path)
+        _finish(model, metadata, f"{config.model_name} {config.model_version}: previz video generator",
+                temporary, out_path, onnx)
     except onnx.checker.ValidationError as error:
         raise TrainingError(f"exported model fails onnx.checker: {error}") from None
     finally:
         temporary.unlink(missing_ok=True)
-    # The last word is the runtime's own contract check, as the fill will load it.
+    return _loaded(out_path, opset, parity)
+
+
+def _finish(model, metadata: dict[str, str], doc: str, temporary: pathlib.Path, out_path: pathlib.Path, onnx) -> None:
+    """Stamp the contract's metadata, check the whole model, save it self-contained, rename it into place."""
+    del model.metadata_props[:]
+    for key, value in metadata.items():
+        model.metadata_props.add(key=key, value=value)
+    model.producer_name = "previz-plugin"
+    model.producer_version = __version__
+    model.doc_string = f"{doc} (docs/model-contract.md)"
+    onnx.checker.check_model(model, full_check=True)
+    onnx.save_model(model, str(temporary), save_as_external_data=False)
+    os.replace(temporary, out_path)
+
+
+def _loaded(out_path: pathlib.Path, opset: int, parity: float) -> ExportReport:
+    """The last word is the runtime's own contract check, as the fill will load it; a refused file is removed."""
     from ..model_runtime import load_model
 
     try:
@@ -190,27 +200,13 @@ def _export_layered(generator, config, payload, out_path: pathlib.Path, temporar
             created_by=f"previz-plugin {__version__}",
             parity_max_abs_diff=f"{parity:.3e}",
         )
-        del model.metadata_props[:]
-        for key, value in metadata.items():
-            model.metadata_props.add(key=key, value=value)
-        model.producer_name = "previz-plugin"
-        model.producer_version = __version__
-        model.doc_string = f"{config.model_name} {config.model_version}: layered previz video generator (docs/model-contract.md)"
-        onnx.checker.check_model(model, full_check=True)
-        onnx.save_model(model, str(temporary), save_as_external_data=False)
-        os.replace(temporary, out_path)
+        _finish(model, metadata, f"{config.model_name} {config.model_version}: layered previz video generator",
+                temporary, out_path, onnx)
     except onnx.checker.ValidationError as error:
         raise TrainingError(f"exported model fails onnx.checker: {error}") from None
     finally:
         temporary.unlink(missing_ok=True)
-    from ..model_runtime import load_model
-
-    try:
-        load_model(out_path, providers=["CPUExecutionProvider"])
-    except Exception:
-        out_path.unlink(missing_ok=True)
-        raise
-    return ExportReport(out_path, opset, parity, out_path.stat().st_size)
+    return _loaded(out_path, opset, parity)
 
 
 def _parity_layered(graph: torch.nn.Module, config, model_bytes: bytes, ort) -> float:
