@@ -29,7 +29,7 @@ from hostile_support import (
     tmpfs,
 )
 
-SAMPLE_MODEL = REPO / "samples" / "previz-sample.onnx"
+SAMPLE_MODEL = REPO / "samples" / "previz-sample-v1.onnx"  # hostile edits of a version-1 model's metadata
 
 
 def _gaps(count: int, frames: float = 4) -> list[otio.schema.Gap]:
