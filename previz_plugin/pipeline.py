@@ -30,7 +30,7 @@ from .frame_synthesis import describe_fit
 from .guards import DEFAULT_MAX_FRAMES, check_fill_options, check_paths, check_shot_plan
 from .model_runtime import GeneratorModel, load_model
 from .shot_spec import ShotSpec, build_shot_spec, parse_resolution, timeline_resolution
-from .timeline_scan import PLACEHOLDER_KINDS, Placeholder, find_placeholders, read_timeline
+from .timeline_scan import PLACEHOLDER_KINDS, Placeholder, find_placeholders, read_timeline_with_warnings
 from .timeline_write import write_timeline
 from .timing import rate_text
 from .write_back import link_placeholder, media_url, now_utc
@@ -113,6 +113,7 @@ class FillReport:
     contact_sheet: str | None = None
     bundled: list[str] = field(default_factory=list)  # files copied into an .otioz/.otiod output
     linked_outside: list[str] = field(default_factory=list)  # local media such a bundle links where it is
+    warnings: list[str] = field(default_factory=list)  # what the edit held that could not come out exactly
 
     @property
     def partial(self) -> bool:
@@ -130,6 +131,7 @@ class FillReport:
             "contact_sheet": self.contact_sheet,
             "bundled": self.bundled,
             "linked_outside": self.linked_outside,
+            "warnings": self.warnings,
             "timings": {key: round(value, 3) for key, value in self.timings.items()},
             "tool": f"previz-plugin {__version__}",
         }
@@ -156,12 +158,21 @@ class ScanReport:
 
 
 # 1. edit ------------------------------------------------------------------------------------------
-def _load_edit(source: otio.schema.Timeline | PathLike, adapter_args: Mapping[str, Any]) -> tuple[otio.schema.Timeline, str | None]:
-    """Return a private copy of the edit to fill (the caller's timeline or file is never touched)."""
+def _load_edit(source: otio.schema.Timeline | PathLike, adapter_args: Mapping[str, Any],
+               warnings: list[str] | None = None) -> tuple[otio.schema.Timeline, str | None]:
+    """Return a private copy of the edit to fill (the caller's timeline or file is never touched).
+
+    What reading could not keep exactly (an integer beyond int64 in metadata) is logged and added to warnings.
+    """
     if isinstance(source, otio.schema.Timeline):
         return source.deepcopy(), None
     if isinstance(source, (str, os.PathLike)):
-        return read_timeline(source, **adapter_args), str(source)
+        timeline, found = read_timeline_with_warnings(source, **adapter_args)
+        for warning in found:
+            log.warning("%s", warning)
+        if warnings is not None:
+            warnings.extend(found)
+        return timeline, str(source)
     raise UsageError(f"fill needs a timeline or a path, got {type(source).__name__}")
 
 
@@ -309,6 +320,7 @@ class ShotPlan:
     skipped: list[SkippedItem]
     jobs: list[ShotJob]
     timings: dict[str, float]
+    warnings: list[str] = field(default_factory=list)
 
 
 def plan_shots(
@@ -324,7 +336,8 @@ def plan_shots(
     check_fill_options(options)  # handles, jobs, kinds, limits: before anything is read or made
     timings: dict[str, float] = {}
     started = time.perf_counter()
-    timeline, source_path = _load_edit(source, options.adapter_args)
+    warnings: list[str] = []
+    timeline, source_path = _load_edit(source, options.adapter_args, warnings)
     timings["read"] = time.perf_counter() - started
     output_path = pathlib.Path(output) if output is not None else None
     if output_path is not None:
@@ -367,7 +380,7 @@ def plan_shots(
     if output_path is not None:
         _check_format_holds(timeline, output_path, pairs, model, profile, media_dir, options.burn_in)
     return ShotPlan(timeline, source_path, output_path, media_dir, profile, model, pairs, failed,
-                    _skipped(timeline, placeholders), jobs, timings)
+                    _skipped(timeline, placeholders), jobs, timings, warnings)
 
 
 def fill(
@@ -435,4 +448,4 @@ def fill(
     model_info = {"name": model.contract.model_name, "version": model.contract.model_version, "sha256": model.sha256,
                   "path": str(model.path), "providers": ",".join(model.providers)}
     return FillReport(source_path, str(output_path) if output_path else None, model_info, filled, skipped, timings, failed,
-                      timeline, contact_sheet, bundled, linked_outside)
+                      timeline, contact_sheet, bundled, linked_outside, plan.warnings)

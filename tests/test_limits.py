@@ -175,6 +175,9 @@ def test_an_integer_beyond_64_bits_is_warned_about(tmp_path: pathlib.Path) -> No
     assert run.returncode == 0, run.stderr
     warnings = [line for line in run.stderr.splitlines() if "64 bits" in line]
     assert len(warnings) == 1 and "12345678901234567890" in warnings[0] and warnings[0].startswith("previz: warning:")
+    report = previz("fill", str(source), "-o", str(tmp_path / "again.otio"), "--json", *FAST)
+    reported = json.loads(report.stdout)["warnings"]  # and in the report, for tools that read --json
+    assert len(reported) == 1 and "12345678901234567890" in reported[0]
 
 
 @pytest.mark.parametrize("protocol", [2, 4])
