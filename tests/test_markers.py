@@ -78,3 +78,18 @@ def test_a_24_fps_edit_with_a_slug_placeholder_writes_fcpxml(tiny_model, tmp_pat
     otio.adapters.write_to_file(_marked_edit(rate=24, slug=True), str(source))
     report = fill(source, tmp_path / "out.fcpxml", model=tiny_model, resolution="64x36")
     assert len(report.filled) == 1 and (tmp_path / "out.fcpxml").stat().st_size > 0
+
+
+@pytest.mark.parametrize("suffix, rate, slug, package", [(".xml", 24000 / 1001, False, "otio_fcp_adapter"),
+                                                          (".fcpxml", 24, True, "otio_fcpx_xml_adapter")])
+def test_markers_keep_their_record_frames_through_fcp_xml_and_fcpxml(tiny_model, tmp_path, suffix, rate, slug,
+                                                                     package) -> None:
+    pytest.importorskip(package)
+    original = _marked_edit(rate=rate, slug=slug)
+    before = _record_frames(original.tracks[0][2])
+    source = tmp_path / "marked.otio"
+    otio.adapters.write_to_file(original, str(source))
+    fill(source, tmp_path / f"out{suffix}", model=tiny_model, resolution="64x36")
+    read_back = otio.adapters.read_from_file(str(tmp_path / f"out{suffix}"))
+    marked = [clip for clip in read_back.find_clips() if clip.markers]
+    assert len(marked) == 1 and _record_frames(marked[0]) == before
