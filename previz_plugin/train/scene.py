@@ -21,6 +21,7 @@ from PIL import Image, ImageDraw
 from ..errors import UsageError
 from ..staging import DIRECTIONS, Staging
 from . import layout as geo
+from . import procedural
 from .procedural import _BRIGHT, _FUR, _GRASS, _HAIR, _PAVING, _SKIES, _SKIN, _contrasting, _mix, _pick, _rgb, _shade
 
 __all__ = ["CLASSES", "FRAME_HEIGHT", "FRAME_WIDTH", "RenderedClip", "render_clip", "sample_staging"]
@@ -53,34 +54,14 @@ def sample_staging(class_label: str, rng: np.random.Generator) -> Staging:
                    framing=float(rng.uniform(0, 1)), pan=pan, sources=(("all", "seed"),))
 
 
-class _Pen:
-    """ImageDraw in frame-height units, with the round-capped limbs every figure uses."""
+class _Pen(procedural._Pen):
+    """The v1 renderer's pen (limbs with round caps, ovals, domes, polygons, rectangles) in frame-height units.
 
-    def __init__(self, draw: ImageDraw.ImageDraw, scale: float) -> None:
+    v2 shadows are drawn apart (`shadow_mask`), so this pen has no picture to sample under it.
+    """
+
+    def __init__(self, draw: ImageDraw.ImageDraw, scale: int) -> None:
         self.draw, self.c = draw, scale
-
-    def limb(self, a: tuple[float, float], b: tuple[float, float], colour: Colour, width: float) -> None:
-        c = self.c
-        w = max(2.0, width * c)
-        self.draw.line((a[0] * c, a[1] * c, b[0] * c, b[1] * c), fill=colour, width=round(w))
-        r = w / 2.0
-        for x, y in (a, b):  # round caps make joints read as knees and elbows, not gaps
-            self.draw.ellipse((x * c - r, y * c - r, x * c + r, y * c + r), fill=colour)
-
-    def oval(self, x: float, y: float, rx: float, ry: float, colour: Colour) -> None:
-        c = self.c
-        self.draw.ellipse((c * (x - rx), c * (y - ry), c * (x + rx), c * (y + ry)), fill=colour)
-
-    def dome(self, x: float, y: float, rx: float, ry: float, colour: Colour) -> None:
-        c = self.c
-        self.draw.chord((c * (x - rx), c * (y - ry), c * (x + rx), c * (y + ry)), 180, 360, fill=colour)
-
-    def poly(self, points: Sequence[tuple[float, float]], colour: Colour) -> None:
-        self.draw.polygon([(x * self.c, y * self.c) for x, y in points], fill=colour)
-
-    def rect(self, x0: float, y0: float, x1: float, y1: float, colour: Colour) -> None:
-        c = self.c
-        self.draw.rectangle((c * min(x0, x1), c * min(y0, y1), c * max(x0, x1), c * max(y0, y1)), fill=colour)
 
 
 # -- backgrounds: two panoramas two frame widths wide, the far one behind the horizon, the ground in front --
