@@ -174,46 +174,15 @@ def _walker(rng: np.random.Generator, horizon: float, pan: float, backdrop: Colo
     velocity = direction * speed - pan  # on screen
     period = float(np.clip(0.8 * h / speed, 12, 24))  # stride length ~ leg length keeps feet from sliding
     phase0, x0 = rng.uniform(0, 2 * math.pi), rng.uniform(0.3, 0.7) - velocity * _MID
-    skin, hair, shirt = _pick(rng, _SKIN, 8), _pick(rng, _HAIR, 8), _contrasting(rng, _BRIGHT, backdrop)
-    trousers = _shade(_contrasting(rng, _BRIGHT + _PAVING, backdrop), 0.6)
-    # (trousers, shoes, sleeve, hand) for the far then the near side; the far side in shade reads as depth
-    sides = [(_shade(trousers, k), _shade((30, 28, 28), k), _shade(shirt, k * 0.92), _shade(skin, k))
-             for k in (0.72, 1.0)]
+    from .scene import walker_figure  # the figure is v2's profile walker; only the trajectory is v1's own
 
-    def leg(phi: float) -> tuple[float, float, float, float]:
-        thigh = 0.42 * math.sin(phi)
-        shin = thigh - 0.12 - 0.85 * max(0.0, math.cos(phi))  # knee folds while the leg swings forward
-        knee = (0.25 * math.sin(thigh), 0.25 * math.cos(thigh))
-        return knee[0], knee[1], knee[0] + 0.24 * math.sin(shin), knee[1] + 0.24 * math.cos(shin)
+    figure = walker_figure(rng, backdrop, 0)
 
     def paint(pen: _Pen, t: float) -> None:
         phi = 2 * math.pi * t / period + phase0
         x = _wrap(x0 + velocity * t, 0.25 * h, 0.25 * h)
-        legs = (leg(phi + math.pi), leg(phi))  # far, near: antiphase
-        # The lower foot carries the weight, which gives the gait its bob for free.
-        hip_y = ground - h * max(legs[0][3], legs[1][3])
-
-        def at(dx: float, dy: float) -> tuple[float, float]:
-            return x + direction * dx * h, hip_y + dy * h
-
         pen.shadow(x, ground, 0.2 * h, 0.035 * h)
-        shoulder = (0.02, -0.29)
-        for k, swing in enumerate((phi, phi + math.pi)):
-            if k == 1:  # torso and head sit between far and near limbs
-                pen.limb(at(0, 0), at(*shoulder), shirt, 0.17 * h)
-                pen.oval(*at(0.045, -0.42), 0.085 * h, 0.085 * h, skin)
-                pen.oval(*at(0.025, -0.45), 0.08 * h, 0.055 * h, hair)
-            kx, ky, fx, fy = legs[k]
-            trouser, shoe, sleeve, hand_colour = sides[k]
-            pen.limb(at(0, 0), at(kx, ky), trouser, 0.09 * h)
-            pen.limb(at(kx, ky), at(fx, fy), trouser, 0.08 * h)
-            pen.limb(at(fx, fy), at(fx + 0.06, fy), shoe, 0.06 * h)
-            upper = 0.5 * math.sin(swing)  # arms counter-swing against the same-side leg
-            lower = upper + 0.3 + 0.35 * max(0.0, math.sin(swing))
-            elbow = (shoulder[0] + 0.16 * math.sin(upper), shoulder[1] + 0.16 * math.cos(upper))
-            hand = (elbow[0] + 0.15 * math.sin(lower), elbow[1] + 0.15 * math.cos(lower))
-            pen.limb(at(*shoulder), at(*elbow), sleeve, 0.07 * h)
-            pen.limb(at(*elbow), at(*hand), hand_colour, 0.06 * h)
+        figure(pen, x, ground, h, 0.0, phi, direction)
 
     return ground, paint
 

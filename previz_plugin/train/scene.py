@@ -139,10 +139,11 @@ def shadow_mask(xp, px, py, cx, cy, rx, ry):  # type: ignore[no-untyped-def]
 
 # -- subjects: painters in the canonical facing-right pose; `s` mirrors them --
 
-Painter = Callable[[_Pen, float, float, float, float, float, float], None]
+Painter = Callable[[procedural._Pen, float, float, float, float, float, float], None]
 
 
-def _walker(rng: np.random.Generator, backdrop: Colour, view: int) -> Painter:
+def walker_figure(rng: np.random.Generator, backdrop: Colour, view: int) -> Painter:
+    """A walker's look from rng (skin, hair, shirt, trousers) drawn by pose: profile (view 0), front (1), back (2)."""
     skin, hair, shirt = _pick(rng, _SKIN, 8), _pick(rng, _HAIR, 8), _contrasting(rng, _BRIGHT, backdrop)
     trousers = _shade(_contrasting(rng, _BRIGHT + _PAVING, backdrop), 0.6)
     sides = [(_shade(trousers, k), _shade((30, 28, 28), k), _shade(shirt, k * 0.92), _shade(skin, k))
@@ -154,7 +155,7 @@ def _walker(rng: np.random.Generator, backdrop: Colour, view: int) -> Painter:
         knee = (0.25 * math.sin(thigh), 0.25 * math.cos(thigh))
         return knee[0], knee[1], knee[0] + 0.24 * math.sin(shin), knee[1] + 0.24 * math.cos(shin)
 
-    def profile(pen: _Pen, x: float, ground: float, h: float, lift: float, phi: float, s: float) -> None:
+    def profile(pen: procedural._Pen, x: float, ground: float, h: float, lift: float, phi: float, s: float) -> None:
         legs = (leg(phi + math.pi), leg(phi))  # far, near: antiphase
         hip_y = ground - h * max(legs[0][3], legs[1][3])  # the lower foot carries the weight: the gait's bob
 
@@ -179,7 +180,7 @@ def _walker(rng: np.random.Generator, backdrop: Colour, view: int) -> Painter:
             pen.limb(at(*shoulder), at(*elbow), sleeve, 0.07 * h)
             pen.limb(at(*elbow), at(*hand), hand_colour, 0.06 * h)
 
-    def facing(pen: _Pen, x: float, ground: float, h: float, lift: float, phi: float, s: float) -> None:
+    def facing(pen: procedural._Pen, x: float, ground: float, h: float, lift: float, phi: float, s: float) -> None:
         # Seen from the front (toward) or the back (away): legs lift in turn, arms swing fore and aft.
         steps = (max(0.0, math.sin(phi)), max(0.0, math.sin(phi + math.pi)))
         hip_y = ground - h * (0.49 - 0.02 * abs(math.cos(phi)))
@@ -218,7 +219,7 @@ def _car(rng: np.random.Generator, road: Colour) -> Painter:
     panes = (((-0.32, -0.33), (-0.08, -0.33), (-0.08, -roof + 0.035), (-0.26, -roof + 0.035)),
              ((-0.03, -0.33), (0.19, -0.33), (0.085, -roof + 0.035), (-0.03, -roof + 0.035)))
 
-    def paint(pen: _Pen, x: float, ground: float, length: float, lift: float, spin: float, s: float) -> None:
+    def paint(pen: procedural._Pen, x: float, ground: float, length: float, lift: float, spin: float, s: float) -> None:
         def at(dx: float, dy: float) -> tuple[float, float]:
             return x + s * dx * length, ground + dy * length
 
@@ -258,7 +259,7 @@ def _animal(rng: np.random.Generator, backdrop: Colour) -> Painter:
         kx, ky = 0.17 * math.sin(upper), 0.17 * math.cos(upper)
         return kx, ky, kx + 0.17 * math.sin(lower), ky + 0.17 * math.cos(lower)
 
-    def paint(pen: _Pen, x: float, ground: float, size: float, lift: float, phi: float, s: float) -> None:
+    def paint(pen: procedural._Pen, x: float, ground: float, size: float, lift: float, phi: float, s: float) -> None:
         poses = [(front, far, leg(front, phi + p)) for front, far, p in legs]
         hip_y = ground - lift - size * (max(pose[3] for _, _, pose in poses) + 0.05)
 
@@ -321,7 +322,7 @@ def render_clip(class_label: str, seed: int, frames: int, *, height: int = FRAME
     far, near, ground = _panoramas(class_label, rng, lay, canvas)
     backdrop = ground if class_label != "drive" else (80, 80, 85)
     view = int(lay.view[0])
-    painters = [{"walk": lambda: _walker(rng, backdrop, view), "drive": lambda: _car(rng, backdrop),
+    painters = [{"walk": lambda: walker_figure(rng, backdrop, view), "drive": lambda: _car(rng, backdrop),
                  "play": lambda: _animal(rng, backdrop)}[class_label]() for _ in range(geo.SLOTS)]
     py, px = np.mgrid[0:canvas, 0:canvas_w].astype(np.float64)
     px, py = (px + 0.5) / canvas, (py + 0.5) / canvas
