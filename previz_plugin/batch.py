@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import __version__
 from .errors import PrevizError, UsageError
-from .files import exclusive_lock, file_sha256, partial_name, regular_file_problem, write_files_atomic, write_new_file
+from .files import atomic_write, exclusive_lock, file_sha256, regular_file_problem, write_files_atomic
 from .printable import printable
 from .shot_spec import ShotSpec
 
@@ -185,12 +185,7 @@ def _write_sidecar(job: ShotJob, result: ShotResult) -> None:
         "tool": f"previz-plugin {__version__}",
         "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
-    temporary = partial_name(sidecar)
-    try:
-        write_new_file(temporary, json.dumps(record, indent=2, sort_keys=True).encode("utf-8"))
-        os.replace(temporary, sidecar)
-    finally:
-        temporary.unlink(missing_ok=True)
+    atomic_write(sidecar, json.dumps(record, indent=2, sort_keys=True).encode("utf-8"))
 
 
 def _shot_lock(media_path: str) -> contextlib.AbstractContextManager[None]:

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import os
 import pathlib
-import secrets
 from collections.abc import Sequence
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from .errors import UsageError
-from .files import create_new_file, regular_file_problem
+from .files import atomic_write, regular_file_problem
 from .printable import printable
 
 THUMB_WIDTH = 256
@@ -68,13 +67,5 @@ def write_contact_sheet(path: str | os.PathLike, shots: Sequence, frames_per_row
             draw.text((8, top + line_index * 19), line[:38], fill=_TEXT, font=font)
         for thumb_index, thumb in enumerate(thumbs):
             sheet.paste(Image.fromarray(thumb), (LABEL_WIDTH + thumb_index * (THUMB_WIDTH + 4), top))
-    temporary = path.with_name(f".{path.name}.{secrets.token_hex(4)}.partial.png")
-    try:
-        with os.fdopen(create_new_file(temporary), "wb") as handle:
-            sheet.save(handle, format="PNG")
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
+    atomic_write(path, lambda temporary: sheet.save(temporary, format="PNG"), suffix=".partial.png")
     return path

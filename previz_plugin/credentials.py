@@ -43,8 +43,9 @@ from typing import Any
 
 from . import __version__
 from .errors import EncodeError, PrevizError, UsageError
-from .files import file_sha256, free_bytes
+from .files import atomic_write, file_sha256, free_bytes
 from .printable import printable
+from .provenance import IPTC_TRAINED_ALGORITHMIC_MEDIA
 
 __all__ = [
     "IPTC_TRAINED_ALGORITHMIC_MEDIA",
@@ -62,7 +63,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-IPTC_TRAINED_ALGORITHMIC_MEDIA = "http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia"
 _MIME_TYPES = {".mp4": "video/mp4", ".m4v": "video/mp4", ".mov": "video/quicktime"}
 _ALGORITHMS = ("es256", "es384", "es512", "ps256", "ps384", "ps512", "ed25519")
 # Failure codes that say who signed is not on a trust list the reader was given, not that the file changed.
@@ -251,13 +251,13 @@ def ensure_local_signer(config_folder: str | os.PathLike[str] | None = None) -> 
             signer = _load_pair(folder / "signer.pem", folder / "signer.key", renew_before=_RENEW_BEFORE)
             if ca is None:
                 ca = _issue(None)
-                _write_atomic(folder / "ca.key", _pem(ca[1]), mode=0o600)
-                _write_atomic(folder / "ca.pem", _pem(ca[0]), mode=0o644)
+                atomic_write(folder / "ca.key", _pem(ca[1]), mode=0o600)
+                atomic_write(folder / "ca.pem", _pem(ca[0]), mode=0o644)
                 log.info("made a local C2PA CA in %s (on no trust list)", folder)
             if signer is None or signer[0].issuer != ca[0].subject or not _issued_by(signer[0], ca[0]):
                 signer = _issue(ca)
-                _write_atomic(folder / "signer.key", _pem(signer[1]), mode=0o600)
-                _write_atomic(folder / "signer.pem", _pem(signer[0]) + _pem(ca[0]), mode=0o644)
+                atomic_write(folder / "signer.key", _pem(signer[1]), mode=0o600)
+                atomic_write(folder / "signer.pem", _pem(signer[0]) + _pem(ca[0]), mode=0o644)
     except OSError as exc:
         raise EncodeError(f"cannot keep the local C2PA signing certificate in {folder}: {exc}") from exc
     return SignerConfig(folder / "signer.pem", folder / "signer.key", "es256", None, "local CA")
@@ -367,22 +367,6 @@ def _pem(certificate_or_key: Any) -> bytes:
     return certificate_or_key.public_bytes(serialization.Encoding.PEM)
 
 
-def _write_atomic(path: pathlib.Path, data: bytes, *, mode: int) -> None:
-    """Write data to path through a temporary file created with mode (never wider), then rename."""
-    partial = path.with_name(f".{path.name}.{secrets.token_hex(4)}.partial")
-    descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
-    try:
-        with os.fdopen(descriptor, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(partial, mode)  # the umask may have narrowed it; never wider than asked
-        os.replace(partial, path)
-    except BaseException:
-        partial.unlink(missing_ok=True)
-        raise
-
-
 # signing --------------------------------------------------------------------------------------------
 def _manifest(media: pathlib.Path, provenance: Provenance) -> dict[str, Any]:
     agent = {"name": "previz-plugin", "version": provenance.tool_version}
@@ -421,12 +405,12 @@ def sign_media(path: str | os.PathLike[str], provenance: Provenance, *, signer: 
     except Exception as exc:
         raise EncodeError(f"cannot sign {media.name}: {signing_available()[1]}") from exc
     config = signer if signer is not None else configured_signer()
-    partial = media.parent / f".{media.name}.{secrets.token_hex(4)}.signing{media.suffix}"
     needed = media.stat().st_size + _SIGNING_SPARE_BYTES
     if free_bytes(media.parent) < needed:
         raise EncodeError(_no_space(media, needed))
     started = time.perf_counter()
-    try:
+
+    def write_signed(partial: pathlib.Path) -> str:
         info = c2pa.C2paSignerInfo(config.algorithm, config.cert_chain.read_bytes(), config.private_key.read_bytes(),
                                    config.timestamp_url)
         settings = c2pa.Settings()
@@ -434,43 +418,30 @@ def sign_media(path: str | os.PathLike[str], provenance: Provenance, *, signer: 
                          "verify": {"remote_manifest_fetch": False, "ocsp_fetch": False}})
         with (c2pa.Context(settings=settings) as context, c2pa.Signer.from_info(info) as native_signer,
               c2pa.Builder(_manifest(media, provenance), context) as builder):
-            with open(media, "rb") as source, open(partial, "xb") as signed:
+            with open(media, "rb") as source, open(partial, "wb") as signed:
                 builder.sign(native_signer, mime, source, signed)
-                signed.flush()
-                os.fsync(signed.fileno())
         check = read_credentials(partial)  # what a verifier will see, trust aside
         if not (check.valid and check.ai_generated and check.seed == provenance.seed):
             raise EncodeError(f"the signed copy of {media.name} does not verify: {'; '.join(check.problems)}")
         shutil.copymode(media, partial)
-        digest = file_sha256(partial)
-        os.replace(partial, media)
+        return file_sha256(partial)
+
+    try:
+        digest = atomic_write(media, write_signed, suffix=f".signing{media.suffix}")
     except BaseException as exc:
-        partial.unlink(missing_ok=True)
         if isinstance(exc, PrevizError) or not isinstance(exc, Exception):
             raise
         # c2pa reports a failed write in its own words ("UntrackedPointer: 0x2"): say what happened.
         if free_bytes(media.parent) < needed:
             raise EncodeError(_no_space(media, needed)) from exc
         raise EncodeError(f"could not sign {media.name} with the {config.origin} certificate: {exc}") from exc
-    _fsync_folder(media.parent)
     log.debug("signed %s in %.3f s (%s)", media.name, time.perf_counter() - started, config.origin)
     return digest
-
-
 
 
 def _no_space(media: pathlib.Path, needed: int) -> str:
     return (f"cannot sign {media.name}: no space left in {media.parent} for its signed copy "
             f"({free_bytes(media.parent):,} bytes free, about {needed:,} needed)")
-
-
-def _fsync_folder(folder: pathlib.Path) -> None:
-    with contextlib.suppress(OSError):  # not possible on Windows; the rename is still atomic
-        descriptor = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(descriptor)
-        finally:
-            os.close(descriptor)
 
 
 # reading --------------------------------------------------------------------------------------------

@@ -2,8 +2,8 @@
 
 The file appears at its final path complete and checked, or not at all: it is muxed to a hidden
 ``.<name>.<token>.partial<ext>`` beside the target (same filesystem, so the rename is atomic),
-read back (frame count, exact rate and duration, timecode), fsynced, hashed and only then
-renamed onto the final path. Any failure removes the partial file.
+read back (frame count, exact rate and duration, timecode), hashed, fsynced and only then
+renamed onto the final path (files.atomic_write). Any failure removes the partial file.
 
 What survives in the container, as read back by FFmpeg/PyAV (av 18.1):
 
@@ -23,11 +23,8 @@ What survives in the container, as read back by FFmpeg/PyAV (av 18.1):
 
 from __future__ import annotations
 
-import hashlib
 import os
 import pathlib
-import re
-import secrets
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from fractions import Fraction
@@ -37,8 +34,10 @@ import av
 from av.video.codeccontext import VideoCodecContext
 from av.video.stream import VideoStream
 
-from previz_plugin.errors import EncodeError, PrevizError, UsageError
-from previz_plugin.files import create_new_file
+from previz_plugin.errors import EncodeError, PrevizError, ShotSpecError, UsageError
+from previz_plugin.files import atomic_write, file_sha256
+from previz_plugin.shot_spec import encodable_size
+from previz_plugin.timing import DROP_FRAME_RATES, is_drop_frame_timecode, parse_timecode, rate_text, timecode
 
 __all__ = ["CODECS", "CodecProfile", "MediaInfo", "codec_profile", "encode_clip", "media_problem"]
 
@@ -97,10 +96,6 @@ class MediaInfo:
     sha256: str  # of the file as written
 
 
-_TIMECODE = re.compile(r"(\d{2}):(\d{2}):(\d{2})([:;])(\d{2})")
-_DROP_FRAME_RATES = (Fraction(30000, 1001), Fraction(60000, 1001))
-
-
 def encode_clip(
     frames: Iterable[av.VideoFrame],
     path: str | os.PathLike[str],
@@ -130,11 +125,8 @@ def encode_clip(
     folder = final.parent
     if not folder.is_dir():
         raise EncodeError(f"cannot write {final}: folder {folder} does not exist")
-    # Ends in ".partial.mp4" so nothing mistakes it for media, hidden so NLE bins skip it.
-    partial = folder / f".{final.name}.{secrets.token_hex(4)}.partial{profile.extension}"
-    try:
-        # Made here first, exclusively and not through a link, so the muxer writes only a file of ours.
-        os.close(create_new_file(partial))
+
+    def write(partial: pathlib.Path) -> tuple[int, str]:
         count = _write(
             frames, partial, profile, rate, width, height, start_timecode, metadata, reel_name, expected_frames
         )
@@ -143,14 +135,16 @@ def encode_clip(
         if count == 0:
             raise EncodeError(f"no frames to write to {final.name}")
         _check_written(partial, count, rate, start_timecode)
-        digest = _fsync_and_hash(partial)
-        os.replace(partial, final)
+        return count, file_sha256(partial)
+
+    try:
+        # Muxed into a hidden file atomic_write made (exclusively, not through a link), so the muxer
+        # writes only a file of ours; ".partial.mp4" so nothing mistakes it for media, hidden so NLE bins skip it.
+        count, digest = atomic_write(final, write, suffix=f".partial{profile.extension}")
     except BaseException as exc:
-        _remove_quietly(partial)
         if isinstance(exc, PrevizError) or not isinstance(exc, Exception):
             raise  # our own errors name their stage; KeyboardInterrupt/SystemExit stay what they are
         raise EncodeError(f"could not write {final}: {exc}") from exc
-    _fsync_folder(folder)
     return MediaInfo(final, count, rate, width, height, profile.name, start_timecode, digest)
 
 
@@ -171,27 +165,31 @@ def _check_arguments(
         raise UsageError(f"rate must be a positive Fraction such as Fraction(24000, 1001), got {rate!r}")
     rate = Fraction(rate)
     min_w, min_h = profile.min_size
-    if width % 2 or height % 2 or width < min_w or height < min_h:
+    if not encodable_size(width, height, profile.min_size):
         raise UsageError(f"{profile.name} needs an even size of at least {min_w}x{min_h}, got {width}x{height}")
-    match = _TIMECODE.fullmatch(start_timecode)
-    nominal = round(rate)  # timecode counts 24 frames a second at 23.976
-    if not match:
-        raise UsageError(f"start timecode must look like HH:MM:SS:FF, got {start_timecode!r}")
-    hours, minutes, seconds, frame = int(match[1]), int(match[2]), int(match[3]), int(match[5])
-    separator = match[4]
-    if hours > 23 or minutes > 59 or seconds > 59 or frame >= nominal:
-        raise UsageError(f"start timecode {start_timecode} is not a valid time at {float(rate):.3f} fps")
-    if separator == ";":
-        if rate not in _DROP_FRAME_RATES:
-            raise UsageError(f"drop-frame timecode {start_timecode} needs 30000/1001 or 60000/1001, got {rate}")
-        if seconds == 0 and minutes % 10 and frame < nominal // 15:
-            raise UsageError(f"{start_timecode} is a label drop-frame timecode skips")
+    _check_start_timecode(start_timecode, rate)
     for key, value in metadata.items():
         if not isinstance(key, str) or not key or not isinstance(value, str):
             raise UsageError(f"metadata must map non-empty strings to strings, got {key!r}: {value!r}")
     if expected_frames is not None and expected_frames < 1:
         raise UsageError(f"expected_frames must be at least 1, got {expected_frames}")
     return rate
+
+
+def _check_start_timecode(start_timecode: str, rate: Fraction) -> None:
+    """Raise UsageError unless start_timecode is a time at rate, spelt as the tmcd track keeps and reads it back."""
+    try:
+        frame = parse_timecode(start_timecode, rate)
+    except ShotSpecError:  # ";" at a rate drop frame does not exist at
+        rates = " or ".join(map(rate_text, DROP_FRAME_RATES))
+        raise UsageError(f"drop-frame timecode {start_timecode} needs {rates}, got {rate}") from None
+    except UsageError as error:
+        raise UsageError(f"start {error.message}") from None
+    # parse_timecode takes other spellings (1:00:00:00, "." for drop frame) and hours past 23; the
+    # file must hold the one timecode() writes, since _check_written compares it as text.
+    if timecode(frame, rate, is_drop_frame_timecode(start_timecode)) != start_timecode:
+        raise UsageError(f"start timecode {start_timecode!r} is not a valid time at {float(rate):.3f} fps written "
+                         "HH:MM:SS:FF (HH:MM:SS;FF drop frame), under 24 hours")
 
 
 def _write(
@@ -324,36 +322,3 @@ def _check_written(partial: pathlib.Path, count: int, rate: Fraction, start_time
         problems.append(f"timecode reads back as {sorted(timecodes)}, not {start_timecode}")
     if problems:
         raise EncodeError("written file does not match what was encoded: " + "; ".join(problems))
-
-
-def _fsync_and_hash(partial: pathlib.Path) -> str:
-    """Return the sha256 of the file after forcing it to disk (the rename must not outrun the data)."""
-    digest = hashlib.sha256()
-    with open(partial, "rb") as media:
-        os.fsync(media.fileno())
-        while block := media.read(1 << 20):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def _fsync_folder(folder: pathlib.Path) -> None:
-    # Makes the rename itself durable. Best effort: the file is already in place, so failing
-    # here must not report the clip as unwritten (some filesystems refuse fsync on folders).
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def _remove_quietly(partial: pathlib.Path) -> None:
-    # Never let a failed cleanup hide the error that made it necessary.
-    try:
-        partial.unlink()
-    except OSError:
-        pass

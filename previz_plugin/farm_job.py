@@ -43,7 +43,8 @@ from . import __version__
 from .batch import ShotJob, job_file_name
 from .errors import UsageError
 from .files import write_files_atomic
-from .pipeline import FailedShot, FillOptions, SkippedItem
+from .pipeline import FailedShot, FillOptions, SkippedItem, item_record
+from .shot_spec import resolution_text
 
 PathLike = str | os.PathLike
 
@@ -101,8 +102,8 @@ class OpenJDExport:
             "output": str(self.output),
             "media_dir": str(self.media_dir),
             "previz_command": self.previz_command,
-            "failed": [vars(item) | {"item_path": list(item.item_path)} for item in self.failed],
-            "skipped": [vars(item) | {"item_path": list(item.item_path)} for item in self.skipped],
+            "failed": [item_record(item) for item in self.failed],
+            "skipped": [item_record(item) for item in self.skipped],
             "partial": self.partial,
             "tool": f"previz-plugin {__version__}",
         }
@@ -118,11 +119,9 @@ def _plan_jobs(
     return plan.jobs, plan.failed, plan.skipped, pathlib.Path(plan.model.path).resolve(), plan.media_dir
 
 
-def _resolution_text(resolution: str | tuple[int, int] | None) -> str | None:
-    if resolution is None or isinstance(resolution, str):
-        return resolution
-    width, height = resolution
-    return f"{width}x{height}"
+def _resolution_argument(resolution: str | tuple[int, int] | None) -> str | None:
+    """Return the --resolution a farm task is given: the option's text as written, else its size as text."""
+    return resolution if resolution is None or isinstance(resolution, str) else resolution_text(resolution)
 
 
 def _assemble_arguments(
@@ -141,7 +140,7 @@ def _assemble_arguments(
     arguments = ["assemble", str(edit), "-o", str(output), "--media-dir", str(media_dir),
                  "--model", str(model_path), "--codec", codec_profile(options.codec).name,
                  "--handles", str(options.handles), "--kinds", ",".join(options.kinds)]
-    resolution = _resolution_text(options.resolution)
+    resolution = _resolution_argument(options.resolution)
     if resolution is not None:
         arguments += ["--resolution", resolution]
     if "rate" in options.adapter_args:
@@ -288,7 +287,7 @@ def export_openjd_job(
     spec_files = [shots_dir / job_file_name(index, job) for index, job in enumerate(jobs)]
 
     settings = {"model": str(model_path), "codec": jobs[0].codec, "handles": options.handles,
-                "resolution": _resolution_text(options.resolution), "kinds": list(options.kinds),
+                "resolution": _resolution_argument(options.resolution), "kinds": list(options.kinds),
                 "burn_in": options.burn_in, "relative_paths": options.relative_paths}
     description = f"previz-plugin {__version__}: fill {edit.name} on a farm; settings {json.dumps(settings, sort_keys=True)}"
     template = openjd_template(

@@ -15,9 +15,29 @@ import pathlib
 import secrets
 import shutil
 import stat
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from typing import TypeVar, overload
 
 from .errors import UsageError
+
+__all__ = [
+    "atomic_write",
+    "create_new_file",
+    "exclusive_lock",
+    "file_sha256",
+    "free_bytes",
+    "fsync_folder",
+    "is_inside",
+    "make_writable_folder",
+    "nearest_existing",
+    "partial_name",
+    "regular_file_problem",
+    "utf8_problem",
+    "write_files_atomic",
+    "write_new_file",
+]
+
+_Written = TypeVar("_Written")
 
 # A new file: never an existing one, never through a symbolic link (O_NOFOLLOW where the OS has it).
 _NEW_FILE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
@@ -77,6 +97,51 @@ def write_new_file(path: str | os.PathLike, data: bytes, mode: int = 0o644) -> N
 def partial_name(path: pathlib.Path, suffix: str = ".partial") -> pathlib.Path:
     """Return a hidden, unique temporary name beside path (same folder, so a rename is atomic)."""
     return path.with_name(f".{path.name}.{secrets.token_hex(4)}{suffix}")
+
+
+@overload
+def atomic_write(path: str | os.PathLike, data: bytes, *, mode: int | None = None, suffix: str = ".partial",
+                 temporary: pathlib.Path | None = None) -> None: ...
+@overload
+def atomic_write(path: str | os.PathLike, data: Callable[[pathlib.Path], _Written], *, mode: int | None = None,
+                 suffix: str = ".partial", temporary: pathlib.Path | None = None) -> _Written: ...
+def atomic_write(path: str | os.PathLike, data: bytes | Callable[[pathlib.Path], _Written], *, mode: int | None = None,
+                 suffix: str = ".partial", temporary: pathlib.Path | None = None) -> _Written | None:
+    """Put a complete file on disk at path, or raise and leave path as it was; return what the writer returned.
+
+    data is the file's bytes (written with write_new_file: every byte, fsynced, size read back), or a
+    writer given the temporary path to write to (an encoder, torch.save, PIL), which may check the
+    file there and return something (its hash); it writes into a file made here first, empty,
+    exclusively and not through a link, which is then fsynced. Only then is the file renamed over
+    path and the rename made durable. On any failure, KeyboardInterrupt too, the temporary is removed.
+
+    mode: the file's permission bits, set exactly, whatever the umask (0o600 for a private key);
+    None: 0o644 as the umask allows. The temporary lies beside path (same filesystem, so the rename
+    is atomic) under partial_name(path, suffix): a suffix such as ".partial.png" lets a writer that
+    goes by the name pick the format. temporary: a name of the caller's own choosing there instead.
+    """
+    final = pathlib.Path(path)
+    if temporary is None:
+        temporary = partial_name(final, suffix)
+    created = 0o644 if mode is None else mode
+    try:
+        if isinstance(data, bytes):
+            write_new_file(temporary, data, created)
+            written = None
+        else:
+            os.close(create_new_file(temporary, created))
+            written = data(temporary)
+            with open(temporary, "rb") as handle:  # the rename must not outrun the data
+                os.fsync(handle.fileno())
+        if mode is not None:
+            os.chmod(temporary, mode)  # the umask may have narrowed it
+        os.replace(temporary, final)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise
+    fsync_folder(final.parent)
+    return written
 
 
 def write_files_atomic(files: Mapping[pathlib.Path, bytes]) -> None:

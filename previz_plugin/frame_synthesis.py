@@ -31,6 +31,7 @@ from av.video.reformatter import (
 from PIL import Image, ImageDraw, ImageFont
 
 from previz_plugin.errors import SynthesisError, UsageError
+from previz_plugin.shot_spec import encodable_size
 
 __all__ = ["BurnIn", "FrameSynthesizer", "INTERPOLATIONS", "LABEL", "describe_fit", "fit_rect"]
 
@@ -113,7 +114,7 @@ class FrameSynthesizer:
         burn_in: BurnIn | None,
         interpolation: str = "BICUBIC",
     ) -> None:
-        if width < 16 or height < 16 or width % 2 or height % 2:
+        if not encodable_size(width, height):
             raise UsageError(f"delivery size must be even and at least 16x16, got {width}x{height}")
         try:
             self._format = av.VideoFormat(pix_fmt)

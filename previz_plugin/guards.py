@@ -26,6 +26,7 @@ from .batch import check_jobs
 from .errors import UsageError
 from .files import free_bytes, is_inside, nearest_existing, regular_file_problem, utf8_problem
 from .printable import printable
+from .shot_spec import encodable_size
 from .timeline_scan import PLACEHOLDER_KINDS
 from .timeline_write import BUNDLE_MEDIA
 
@@ -154,7 +155,7 @@ def check_shot_plan(jobs: Sequence[ShotJob], profile: CodecProfile, media_dir: p
     min_w, min_h = profile.min_size
     for job in jobs:
         spec = job.spec
-        if spec.width < min_w or spec.height < min_h or spec.width % 2 or spec.height % 2:
+        if not encodable_size(spec.width, spec.height, profile.min_size):
             raise UsageError(printable(f"{profile.name} needs an even size of at least {min_w}x{min_h} and shot "
                                        f"{spec.name} is {spec.width}x{spec.height}; pick a larger --resolution or another --codec"))
     if getattr(options, "assemble_only", False):

@@ -72,7 +72,7 @@ def options_from_strings(mapping: Mapping[str, Any] | None = None, environ: Mapp
     literals otioconvert makes of them (8); an unknown key or a bad value is a UsageError naming both.
     """
     from .pipeline import FillOptions
-    from .shot_spec import parse_resolution
+    from .shot_spec import parse_resolution, resolution_text
 
     mapping = {} if mapping is None else mapping
     if not isinstance(mapping, Mapping):
@@ -97,7 +97,7 @@ def options_from_strings(mapping: Mapping[str, Any] | None = None, environ: Mapp
         elif key == "handles":
             values[key] = _handles(value, where)
         else:  # resolution: "1280x720", or the tuple otioconvert makes of "(1280, 720)"
-            text = "x".join(map(str, value)) if isinstance(value, (tuple, list)) else value
+            text = resolution_text(value) if isinstance(value, (tuple, list)) else value
             try:
                 values[key] = parse_resolution(text)
             except UsageError as error:
@@ -239,6 +239,7 @@ def _render_and_link(placeholder: Placeholder, options: FillOptions, media_dir: 
     from .batch import ShotJob, media_name, run_shot
     from .encode import MediaInfo, codec_profile
     from .guards import check_shot_plan
+    from .provenance import ModelIdentity
     from .shot_spec import build_shot_spec
     from .write_back import link_placeholder, media_url, now_utc
 
@@ -257,7 +258,8 @@ def _render_and_link(placeholder: Placeholder, options: FillOptions, media_dir: 
     media = MediaInfo(pathlib.Path(result.media_path), result.frames, spec.rate, spec.width, spec.height,
                       profile.name, spec.timecode(0), result.media_sha256)
     try:
-        link_placeholder(placeholder, spec, media, model, media_url(media.path, None, False), now_utc())
+        link_placeholder(placeholder, spec, media, ModelIdentity.of_model(model), media_url(media.path, None, False),
+                         now_utc(), contract_version=model.contract.contract_version)
     except PrevizError as error:
         raise error.with_shot(spec.name) from None
 

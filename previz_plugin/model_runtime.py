@@ -109,10 +109,6 @@ class GeneratorModel:
             yield frames_to_uint8(out)
 
 
-def _file_sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
 def _refuse_escaping_external_data(path: pathlib.Path, model_bytes: bytes) -> None:
     try:
         locations = external_data_locations(model_bytes)
@@ -160,4 +156,5 @@ def load_model(path: str | os.PathLike, *, providers: Sequence[str] | None = Non
     )
     used = session.get_providers()
     log.info("model %s %s on %s", contract.model_name, contract.model_version, ", ".join(used))
-    return GeneratorModel(path, _file_sha256(model_bytes), contract, session, used)
+    # The bytes the session was made from, already in memory (files.file_sha256 would read the file again).
+    return GeneratorModel(path, hashlib.sha256(model_bytes).hexdigest(), contract, session, used)

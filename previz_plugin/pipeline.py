@@ -29,6 +29,7 @@ from .files import make_writable_folder
 from .frame_synthesis import describe_fit
 from .guards import DEFAULT_MAX_FRAMES, check_fill_options, check_paths, check_shot_plan
 from .model_runtime import GeneratorModel, load_model
+from .provenance import ModelIdentity
 from .shot_spec import ShotSpec, build_shot_spec, parse_resolution, timeline_resolution
 from .timeline_scan import PLACEHOLDER_KINDS, Placeholder, find_placeholders, read_timeline_with_warnings
 from .timeline_write import write_timeline
@@ -98,6 +99,11 @@ class SkippedItem:
     reason: str
 
 
+def item_record(item: FilledShot | FailedShot | SkippedItem) -> dict[str, Any]:
+    """Return a report's shot or item as JSON data: its fields, item_path as a list."""
+    return vars(item) | {"item_path": list(item.item_path)}
+
+
 @dataclass
 class FillReport:
     """What a fill did; `to_dict()` is the CLI's --json document."""
@@ -124,9 +130,9 @@ class FillReport:
             "input": self.input,
             "output": self.output,
             "model": self.model,
-            "filled": [vars(shot) | {"item_path": list(shot.item_path)} for shot in self.filled],
-            "skipped": [vars(item) | {"item_path": list(item.item_path)} for item in self.skipped],
-            "failed": [vars(item) | {"item_path": list(item.item_path)} for item in self.failed],
+            "filled": [item_record(shot) for shot in self.filled],
+            "skipped": [item_record(item) for item in self.skipped],
+            "failed": [item_record(item) for item in self.failed],
             "partial": self.partial,
             "contact_sheet": self.contact_sheet,
             "bundled": self.bundled,
@@ -152,8 +158,8 @@ class ScanReport:
                 spec.to_dict() | {"record_timecode": spec.timecode(spec.handle_head), "total_frames": spec.total_frames}
                 for spec in self.specs
             ],
-            "skipped": [vars(item) | {"item_path": list(item.item_path)} for item in self.skipped],
-            "failed": [vars(item) | {"item_path": list(item.item_path)} for item in self.failed],
+            "skipped": [item_record(item) for item in self.skipped],
+            "failed": [item_record(item) for item in self.failed],
         }
 
 
@@ -208,13 +214,15 @@ def _check_format_holds(timeline: otio.schema.Timeline, output: pathlib.Path, pa
     if output.suffix.lower() in (".otioz", ".otiod"):
         return
     edit = timeline.deepcopy()
+    identity = ModelIdentity.of_model(model)
     for placeholder, spec in pairs:
         item = _item_at(edit, placeholder.path)
         media_path = media_dir / media_name(spec, profile, model.sha256, burn_in)
         media = MediaInfo(media_path, spec.total_frames, spec.rate, spec.width, spec.height, profile.name,
                           spec.timecode(0), "0" * 64)
-        link_placeholder(dataclasses.replace(placeholder, item=item), spec, media, model,
-                         media_path.resolve().as_uri(), "1970-01-01T00:00:00+00:00")
+        link_placeholder(dataclasses.replace(placeholder, item=item), spec, media, identity,
+                         media_path.resolve().as_uri(), "1970-01-01T00:00:00+00:00",
+                         contract_version=model.contract.contract_version)
     with tempfile.TemporaryDirectory(prefix="previz-check-") as scratch:
         try:
             write_timeline(edit, pathlib.Path(scratch) / output.name)
@@ -413,6 +421,7 @@ def fill(
             results = run_shots(jobs, workers=options.jobs, engine=options.engine, scheduler=options.scheduler, on_frames=bar.update)
     filled: list[FilledShot] = []
     generated_at = now_utc()
+    identity = ModelIdentity.of_model(model)
     for (placeholder, spec), result in zip(pairs, results, strict=True):
         if not result.ok:
             failed.append(FailedShot(spec.item_path, spec.name, spec.kind, result.error))
@@ -421,7 +430,8 @@ def fill(
                           profile.name, spec.timecode(0), result.media_sha256)
         try:
             url = media_url(media.path, output_path, options.relative_paths)
-            link_placeholder(placeholder, spec, media, model, url, generated_at)
+            link_placeholder(placeholder, spec, media, identity, url, generated_at,
+                             contract_version=model.contract.contract_version)
         except PrevizError as error:
             raise error.with_shot(spec.name) from None
         filled.append(
@@ -445,7 +455,6 @@ def fill(
     if options.contact_sheet is not None:
         contact_sheet = str(write_contact_sheet(options.contact_sheet, filled))
     timings["total"] = time.perf_counter() - started
-    model_info = {"name": model.contract.model_name, "version": model.contract.model_version, "sha256": model.sha256,
-                  "path": str(model.path), "providers": ",".join(model.providers)}
+    model_info = identity.to_dict() | {"path": str(model.path), "providers": ",".join(model.providers)}
     return FillReport(source_path, str(output_path) if output_path else None, model_info, filled, skipped, timings, failed,
                       timeline, contact_sheet, bundled, linked_outside, plan.warnings)

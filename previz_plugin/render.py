@@ -18,9 +18,9 @@ from .encode import CodecProfile, MediaInfo, encode_clip
 from .frame_synthesis import BurnIn, FrameSynthesizer
 from .model_runtime import GeneratorModel
 from .printable import burn_in_name, printable
+from .provenance import IPTC_TRAINED_ALGORITHMIC_MEDIA, ModelIdentity
 from .shot_spec import ShotSpec
 from .staging import CONTROL_NAMES
-from .write_back import IPTC_TRAINED_ALGORITHMIC_MEDIA
 
 _UNSAFE = re.compile(r"[^\w.-]+", re.UNICODE)
 
@@ -86,7 +86,7 @@ def render_shot(spec: ShotSpec, model: GeneratorModel, media_path: pathlib.Path,
     if not signing_available()[0]:
         return media
     # Sign last: the manifest's hash binds the finished file, so nothing may rewrite it afterwards.
-    contract = model.contract
-    provenance = Provenance(contract.model_name, contract.model_version, model.sha256, spec.seed,
-                            spec.class_label, spec.name, __version__)
+    identity = ModelIdentity.of_model(model)
+    provenance = Provenance(identity.name, identity.version, identity.sha256, spec.seed, spec.class_label, spec.name,
+                            __version__)
     return dataclasses.replace(media, sha256=sign_media(media.path, provenance))

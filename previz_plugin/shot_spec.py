@@ -26,7 +26,7 @@ import opentimelineio as otio
 from previz_plugin.errors import PrevizError, ShotSpecError, UsageError
 from previz_plugin.staging import Staging, decide_staging
 from previz_plugin.timeline_scan import PLACEHOLDER_KINDS, Placeholder
-from previz_plugin.timing import rate_text, timecode
+from previz_plugin.timing import DROP_FRAME_RATES, rate_text, timecode
 
 __all__ = [
     "CLASS_WORDS",
@@ -36,7 +36,9 @@ __all__ = [
     "ShotSpec",
     "build_shot_spec",
     "build_shot_specs",
+    "encodable_size",
     "parse_resolution",
+    "resolution_text",
     "timeline_resolution",
 ]
 
@@ -64,11 +66,10 @@ CLASS_WORDS: Mapping[str, tuple[str, ...]] = MappingProxyType(
     }
 )
 
-# yuv420p needs even sizes; the bounds keep a typo (19200x1080) from allocating gigabytes.
+# yuv420p needs even sizes (encodable_size); the bounds keep a typo (19200x1080) from allocating gigabytes.
 _MIN_SIDE, _MAX_SIDE = 16, 8192
 _RESOLUTION = re.compile(r"^\s*(\d{1,6})\s*[xX×]\s*(\d{1,6})\s*$")
 _SEED_LIMIT = 2**31  # seeds fit a signed 32-bit int, what every RNG and ONNX input accepts
-_DROP_FRAME_RATES = (Fraction(30000, 1001), Fraction(60000, 1001))
 # Avid writes the sequence format as e.g. "HD 1080p/29.97"; the line count names the raster.
 _AAF_RASTERS = {"720": (1280, 720), "1080": (1920, 1080), "2160": (3840, 2160)}
 
@@ -236,14 +237,32 @@ def build_shot_specs(placeholders: Iterable[Placeholder], **options: Any) -> lis
 
 def parse_resolution(text: str) -> tuple[int, int]:
     """Return (width, height) from "1920x1080"; UsageError for odd, tiny, huge or bad text."""
-    match = _RESOLUTION.match(text) if isinstance(text, str) else None
-    if not match:
+    size = _resolution_in(text)
+    if size is None:
         raise UsageError(f"resolution {text!r} is not WIDTHxHEIGHT, e.g. 1920x1080")
-    size = (int(match.group(1)), int(match.group(2)))
     problem = _resolution_problem(size)
     if problem:
         raise UsageError(f"resolution {text!r} {problem}")
     return size
+
+
+def resolution_text(size: Sequence[object]) -> str:
+    """Return a size as the text parse_resolution reads: (1920, 1080) -> "1920x1080"."""
+    return "x".join(map(str, size))
+
+
+def encodable_size(width: int, height: int, min_size: tuple[int, int] = (_MIN_SIDE, _MIN_SIDE)) -> bool:
+    """Return True when width x height can be encoded: both sides even and at least min_size.
+
+    Even because 4:2:0 video halves the chroma both ways (4:2:2 across): an odd side has no whole chroma sample.
+    """
+    return width % 2 == 0 and height % 2 == 0 and width >= min_size[0] and height >= min_size[1]
+
+
+def _resolution_in(text: object) -> tuple[int, int] | None:
+    """Return (width, height) from text such as "1920x1080" (unchecked), or None when it is not such text."""
+    match = _RESOLUTION.match(text) if isinstance(text, str) else None
+    return (int(match.group(1)), int(match.group(2))) if match else None
 
 
 def timeline_resolution(timeline: otio.schema.Timeline) -> tuple[int, int] | None:
@@ -260,8 +279,7 @@ def timeline_resolution(timeline: otio.schema.Timeline) -> tuple[int, int] | Non
     candidates: list[Any] = []  # (width, height) in whatever types the edit wrote them
     stated = _dig(metadata, "previz", "resolution")
     if isinstance(stated, str):
-        match = _RESOLUTION.match(stated)
-        candidates.append((int(match.group(1)), int(match.group(2))) if match else None)
+        candidates.append(_resolution_in(stated))
     elif isinstance(stated, Sequence) and len(stated) == 2:
         candidates.append(tuple(stated))
     characteristics = _dig(metadata, "fcp_xml", "media", "video", "format", "samplecharacteristics")
@@ -305,7 +323,7 @@ def _resolution_problem(size: tuple[int, int]) -> str | None:
     width, height = size
     if not (_MIN_SIDE <= width <= _MAX_SIDE and _MIN_SIDE <= height <= _MAX_SIDE):
         return f"must be {_MIN_SIDE}..{_MAX_SIDE} pixels on each side"
-    if width % 2 or height % 2:
+    if not encodable_size(width, height):
         return "must have even width and height (yuv420p video)"
     return None
 
@@ -367,7 +385,7 @@ def _check_spec(spec: ShotSpec) -> None:
         problems.append(f"item_path {spec.item_path!r} is not a list of indices")
     if not isinstance(spec.rate, Fraction) or spec.rate <= 0:
         problems.append(f"rate {spec.rate!r} is not a positive fraction")
-    elif spec.drop_frame is True and spec.rate not in _DROP_FRAME_RATES:
+    elif spec.drop_frame is True and spec.rate not in DROP_FRAME_RATES:
         problems.append(f"drop-frame timecode needs rate 30000/1001 or 60000/1001, not {spec.rate}")
     if not isinstance(spec.drop_frame, bool):
         problems.append(f"drop_frame {spec.drop_frame!r} is not true/false")

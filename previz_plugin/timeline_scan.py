@@ -30,7 +30,7 @@ import opentimelineio as otio
 from previz_plugin.errors import PrevizError, TimelineError, UsageError
 from previz_plugin.files import regular_file_problem, utf8_problem
 from previz_plugin.printable import printable
-from previz_plugin.timing import exact_seconds, frames_from_seconds, parse_timecode, rate_from_float
+from previz_plugin.timing import DROP_FRAME_RATES, exact_seconds, frames_from_seconds, parse_timecode, rate_from_float
 
 __all__ = ["IMPLIED_START_TIMECODE", "MAX_EDIT_BYTES", "MAX_JSON_DEPTH", "MAX_NESTING", "PLACEHOLDER_KINDS",
            "Placeholder", "find_placeholders", "read_timeline", "read_timeline_with_warnings", "uses_drop_frame"]
@@ -47,7 +47,6 @@ IMPLIED_START_TIMECODE = "01:00:00:00"
 # Packages that add the readers OTIO does not ship with, named in the error for an unknown suffix.
 _ADAPTER_PACKAGES = {".aaf": "otio-aaf-adapter", ".edl": "otio-cmx3600-adapter",
                      ".fcpxml": "otio-fcpx-xml-adapter", ".xml": "otio-fcp-adapter"}
-_DROP_FRAME_RATES = (Fraction(30000, 1001), Fraction(60000, 1001))
 
 # Limits checked before an OTIO reader sees the file (docs/cli.md, "Limits"). OTIO's JSON reader
 # recurses in C++ and dies (SIGSEGV, nothing on stderr) somewhere past 30,000 levels, and takes about
@@ -420,7 +419,7 @@ class _Scanner:
             rate = rate_from_float(_trimmed_range(item).duration.rate)
         except PrevizError as exc:
             raise TimelineError(exc.message).with_shot(name) from None
-        drop_frame = self.drop_frame and rate in _DROP_FRAME_RATES
+        drop_frame = self.drop_frame and rate in DROP_FRAME_RATES
         head, tail = (0 if offset is None else frames_from_seconds(_seconds(offset, name), rate) for offset in offsets)
         if self._base is None:  # the implied start: 01:00:00:00, or 01:00:00;00 in drop frame
             implied = IMPLIED_START_TIMECODE.replace(":", ";") if drop_frame else IMPLIED_START_TIMECODE

@@ -40,7 +40,6 @@ import uuid
 import zipfile
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from fractions import Fraction
 from typing import Any
 
 import opentimelineio as otio
@@ -48,15 +47,14 @@ from opentimelineio import url_utils
 from opentimelineio.adapters.file_bundle_utils import reference_cloned_and_missing
 
 from .errors import PrevizError, TimelineError, UsageError
-from .files import create_new_file, exclusive_lock, fsync_folder, utf8_problem, write_new_file
+from .files import atomic_write, create_new_file, exclusive_lock, fsync_folder, utf8_problem, write_new_file
 from .printable import printable
 from .timeline_scan import uses_drop_frame
-from .timing import rate_from_float
+from .timing import DROP_FRAME_RATES, rate_from_float
 
 # A placeholder clipitem's FCP XML keys about its own media: on the filled clip they would tie it to
 # the slug's master clip and source in/out (Premiere reads pproTicks before <in>/<out>).
 _STALE_FCP_KEYS = ("masterclipid", "pproTicksIn", "pproTicksOut", "alphatype")
-_DROP_FRAME_RATES = (Fraction(30000, 1001), Fraction(60000, 1001))
 # otio-fcpx-xml-adapter 1.0 finds frame durations by int(rate) (none for 24000/1001) and reads every
 # rate back as a whole number: these are the rates it writes and reads correctly.
 _FCPX_RATES = (24, 25, 30, 50, 60)
@@ -140,29 +138,18 @@ def _remove_stale_partials(output: pathlib.Path) -> None:
 
 def _write_text(text: str, output: pathlib.Path) -> None:
     """Text written beside output (checked, on disk, its size read back), then renamed over it."""
-    temporary = _temporary(output)
-    try:
-        write_new_file(temporary, text.encode("utf-8"))
-        os.replace(temporary, output)
-    finally:
-        temporary.unlink(missing_ok=True)
-    fsync_folder(output.parent)
+    atomic_write(output, text.encode("utf-8"), temporary=_temporary(output))
 
 
 def _write_aaf(edit: otio.schema.Timeline, output: pathlib.Path, adapter_args: dict[str, Any]) -> None:
     """AAF is written by its adapter (pyaaf2 writes the file itself), then fixed, checked and renamed."""
-    temporary = _temporary(output)
-    try:
+    def write(temporary: pathlib.Path) -> None:
         otio.adapters.write_to_file(edit, str(temporary), **adapter_args)
         _fix_aaf(temporary, edit)  # opens the file whole: a cut-off AAF fails here
-        with open(temporary, "rb") as written:
-            os.fsync(written.fileno())
         if os.stat(temporary).st_size == 0:
             raise TimelineError("the AAF writer wrote nothing (disk full?)")
-        os.replace(temporary, output)
-    finally:
-        temporary.unlink(missing_ok=True)
-    fsync_folder(output.parent)
+
+    atomic_write(output, write, temporary=_temporary(output))
 
 
 def _mlt_text(timeline: otio.schema.Timeline) -> str:
@@ -274,25 +261,19 @@ def _unique_name(name: str, taken: set[str]) -> str:
 
 def _write_zip(output: pathlib.Path, content: bytes, media: Mapping[str, pathlib.Path]) -> None:
     """The .otioz written to a hidden file (every write checked), read back, then renamed over output."""
-    temporary = _temporary(output)
-    try:
-        with os.fdopen(create_new_file(temporary), "wb") as handle:
-            with zipfile.ZipFile(handle, "w") as bundle:
-                bundle.writestr("version.txt", _BUNDLE_VERSION, compress_type=zipfile.ZIP_DEFLATED)
-                bundle.writestr("content.otio", content, compress_type=zipfile.ZIP_DEFLATED)
-                for name, source in media.items():
-                    bundle.write(source, f"media/{name}", compress_type=zipfile.ZIP_STORED)
-            handle.flush()
-            os.fsync(handle.fileno())
+    def write(temporary: pathlib.Path) -> None:
+        with zipfile.ZipFile(temporary, "w") as bundle:
+            bundle.writestr("version.txt", _BUNDLE_VERSION, compress_type=zipfile.ZIP_DEFLATED)
+            bundle.writestr("content.otio", content, compress_type=zipfile.ZIP_DEFLATED)
+            for name, source in media.items():
+                bundle.write(source, f"media/{name}", compress_type=zipfile.ZIP_STORED)
         with zipfile.ZipFile(temporary) as written:
             sizes = {info.filename: info.file_size for info in written.infolist()}
             if written.read("content.otio") != content or any(
                     sizes.get(f"media/{name}") != source.stat().st_size for name, source in media.items()):
                 raise TimelineError(f"{temporary.name} does not read back as written (disk full?)")
-        os.replace(temporary, output)
-    finally:
-        temporary.unlink(missing_ok=True)
-    fsync_folder(output.parent)
+
+    atomic_write(output, write, temporary=_temporary(output))
 
 
 def _write_bundle_folder(output: pathlib.Path, content: bytes, media: Mapping[str, pathlib.Path]) -> None:
@@ -509,7 +490,7 @@ def _prepare_fcp_xml(timeline: otio.schema.Timeline, output: pathlib.Path, adapt
         # claiming an audio track the file does not have.
         clip.media_reference.metadata["fcp_xml"] = {
             "media": {"video": None},
-            "timecode": {"displayformat": "DF" if drop_frame and rate in _DROP_FRAME_RATES else "NDF",
+            "timecode": {"displayformat": "DF" if drop_frame and rate in DROP_FRAME_RATES else "NDF",
                          "reel": {"name": _reel(clip, previz)}},
         }
 

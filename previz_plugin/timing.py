@@ -17,12 +17,14 @@ from __future__ import annotations
 import math
 import re
 from fractions import Fraction
+from types import MappingProxyType
 
 import opentimelineio as otio
 
 from previz_plugin.errors import ShotSpecError, UsageError
 
 __all__ = [
+    "DROP_FRAME_RATES",
     "NTSC_RATES",
     "exact_seconds",
     "frames_at",
@@ -37,6 +39,10 @@ __all__ = [
 
 # The NTSC family: n * 1000/1001 for the integer rates people shoot and cut at.
 NTSC_RATES: tuple[Fraction, ...] = tuple(Fraction(n * 1000, 1001) for n in (24, 30, 48, 60, 120))
+
+# Drop-frame timecode exists only at 29.97 and 59.94: the frame numbers it skips at each minute but every tenth.
+_DROPPED_PER_MINUTE = MappingProxyType({Fraction(30000, 1001): 2, Fraction(60000, 1001): 4})
+DROP_FRAME_RATES: tuple[Fraction, ...] = tuple(_DROPPED_PER_MINUTE)
 
 # 23.98 and 23.976 both mean 24000/1001 (23.97602...); 0.005 fps accepts every spelling an NLE or
 # adapter writes while staying far from the next distinct rate anyone uses.
@@ -120,10 +126,8 @@ def _drop_per_minute(rate: Fraction, drop_frame: bool) -> int:
     if not drop_frame:
         return 0
     rate = Fraction(rate)
-    if rate == Fraction(30000, 1001):
-        return 2
-    if rate == Fraction(60000, 1001):
-        return 4
+    if rate in _DROPPED_PER_MINUTE:
+        return _DROPPED_PER_MINUTE[rate]
     raise ShotSpecError(
         f"drop-frame timecode exists only at 30000/1001 and 60000/1001, not {rate_text(rate)}"
     )
@@ -170,8 +174,8 @@ def parse_timecode(text: str, rate: Fraction) -> int:
     fps = nominal_fps(rate)
     drop = _drop_per_minute(rate, match.group(4) in _DROP_SEPARATORS)
     if mm >= 60 or ss >= 60 or ff >= fps:
-        raise UsageError(f"timecode {text!r} is out of range at {fps} frames a second")
+        raise UsageError(f"timecode {text!r} is not a valid time at {fps} frames a second")
     if drop and ss == 0 and ff < drop and mm % 10 != 0:
-        raise UsageError(f"timecode {text!r} does not exist in drop frame (labels skipped)")
+        raise UsageError(f"timecode {text!r} does not exist in drop frame, which skips that label")
     minutes_total = 60 * hh + mm
     return (3600 * hh + 60 * mm + ss) * fps + ff - drop * (minutes_total - minutes_total // 10)

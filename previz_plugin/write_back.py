@@ -19,14 +19,13 @@ import opentimelineio as otio
 from . import __version__
 from .encode import MediaInfo
 from .errors import TimelineError
-from .model_runtime import GeneratorModel
+from .provenance import IPTC_TRAINED_ALGORITHMIC_MEDIA, ModelIdentity
 from .shot_spec import ShotSpec
 from .timeline_scan import Placeholder
 from .timing import rate_text
 
 METADATA_NAMESPACE = "previz"
 REFERENCE_KEY = "previz"
-IPTC_TRAINED_ALGORITHMIC_MEDIA = "http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia"
 
 
 def media_url(media_path: pathlib.Path, output_path: pathlib.Path | None, relative: bool) -> str:
@@ -40,8 +39,12 @@ def media_url(media_path: pathlib.Path, output_path: pathlib.Path | None, relati
     return media_path.as_uri()
 
 
-def provenance(spec: ShotSpec, media: MediaInfo, model: GeneratorModel, generated_at: str) -> dict[str, Any]:
-    """Return what the clip's `previz` metadata records about how its media was made."""
+def provenance(spec: ShotSpec, media: MediaInfo, model: ModelIdentity, contract_version: str,
+               generated_at: str) -> dict[str, Any]:
+    """Return what the clip's `previz` metadata records about how its media was made.
+
+    contract_version is the model contract's ("1", "2"); version 2 models take staging controls.
+    """
     return {
         "generated": True,
         "ai_generated": True,
@@ -52,13 +55,13 @@ def provenance(spec: ShotSpec, media: MediaInfo, model: GeneratorModel, generate
         "class": spec.class_label,
         "seed": spec.seed,
         "staging": spec.staging.to_dict() if spec.staging is not None else None,
-        "model_has_controls": model.contract.version >= 2,
+        "model_has_controls": int(contract_version) >= 2,
         "frames": spec.frames,
         "handles": [spec.handle_head, spec.handle_tail],
         "size": [spec.width, spec.height],
         "rate": rate_text(spec.rate),
-        "model": {"name": model.contract.model_name, "version": model.contract.model_version, "sha256": model.sha256},
-        "contract_version": model.contract.contract_version,
+        "model": model.to_dict(),
+        "contract_version": contract_version,
         "tool": f"previz-plugin {__version__}",
         "generated_at": generated_at,
         "media_sha256": media.sha256,
@@ -104,16 +107,22 @@ def link_placeholder(
     placeholder: Placeholder,
     spec: ShotSpec,
     media: MediaInfo,
-    model: GeneratorModel,
+    model: ModelIdentity,
     url: str,
     generated_at: str,
+    *,
+    contract_version: str,
 ) -> otio.schema.Clip:
-    """Turn one placeholder (in the timeline being written) into a clip linked to `media`; return the clip."""
+    """Turn one placeholder (in the timeline being written) into a clip linked to `media`; return the clip.
+
+    model and contract_version (the model contract's, "2" for a model with staging controls) go into
+    the clip's provenance.
+    """
     item = placeholder.item
     if media.frames != spec.total_frames:
         raise TimelineError(f"media has {media.frames} frames, the shot needs {spec.total_frames}").with_shot(spec.name)
     reference = _reference(spec, media, url)
-    record = provenance(spec, media, model, generated_at)
+    record = provenance(spec, media, model, contract_version, generated_at)
     new_range = _source_range(spec)
     if isinstance(item, otio.schema.Gap):
         clip = otio.schema.Clip(name=item.name or spec.name, source_range=new_range)

@@ -26,7 +26,7 @@ from fractions import Fraction
 import opentimelineio as otio
 import pytest
 
-from previz_plugin import timeline_write
+from previz_plugin import files, timeline_write
 from previz_plugin.errors import TimelineError
 from previz_plugin.pipeline import FillReport, fill
 from previz_plugin.timeline_scan import find_placeholders
@@ -297,7 +297,8 @@ def test_a_write_that_fails_midway_leaves_the_old_output_and_no_partial_file(
         pathlib.Path(path).write_bytes(data[: len(data) // 2])  # as a full disk leaves it
         raise OSError("No space left on device\nsecond line")
 
-    monkeypatch.setattr(timeline_write, "write_new_file", half_written)
+    for module in (files, timeline_write):  # an .otio goes through files.atomic_write, an .otiod's files directly
+        monkeypatch.setattr(module, "write_new_file", half_written)
     with pytest.raises(TimelineError, match="No space left on device$"):
         write_timeline(_timeline([_clip("b", 0, 5, 24)]), output)
     assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == old

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from ..files import atomic_write
 from .evaluate import EvalResult, check_bar
 
 _COLOURS = {"generated": "#d9534f", "real": "#5b8def", "blur16": "#f0ad4e", "still": "#9e9e9e", "untrained": "#444444"}
@@ -49,14 +50,11 @@ _EXPLAINED = {
 def _atomic_png(figure: Any, path: pathlib.Path) -> None:
     import matplotlib.pyplot as plt
 
-    temporary = path.with_name(f".{path.name}.partial.png")
     try:
         figure.tight_layout()
-        figure.savefig(temporary, dpi=90)
-        os.replace(temporary, path)
+        atomic_write(path, lambda temporary: figure.savefig(temporary, dpi=90), suffix=".partial.png")
     finally:
         plt.close(figure)
-        temporary.unlink(missing_ok=True)
 
 
 def _bars(axes: Any, groups: list[str], series: dict[str, list[float | None]], title: str, ylabel: str) -> None:
@@ -191,12 +189,8 @@ def _delivered_pair(generated: np.ndarray, real: np.ndarray, path: pathlib.Path)
     from PIL import Image
 
     pair = np.concatenate([delivered_frame(generated), delivered_frame(real)], axis=1)
-    temporary = path.with_name(f".{path.name}.partial.jpg")
-    try:
-        Image.fromarray(pair).save(temporary, format="JPEG", quality=90)
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
+    atomic_write(path, lambda temporary: Image.fromarray(pair).save(temporary, format="JPEG", quality=90),
+                 suffix=".partial.jpg")
 
 
 def _number(value: float | None) -> str:
@@ -291,7 +285,5 @@ def write_report(result: EvalResult, report_dir: str | os.PathLike) -> pathlib.P
         lines += ["| result | value |", "| --- | --- |"] + [f"| {key} | {_number(value)} |" for key, value in values.items()]
         lines += ["", f"({result.seconds.get(name, 0.0):.1f} s; appended to `{_shown(result.jsonl_paths[name])}`)", ""]
     index = folder / "index.md"
-    temporary = folder / ".index.md.partial"
-    temporary.write_text("\n".join(lines), encoding="utf-8")
-    os.replace(temporary, index)
+    atomic_write(index, "\n".join(lines).encode("utf-8"))
     return index

@@ -17,6 +17,7 @@ import torch
 
 from .. import __version__
 from ..errors import TrainingError
+from ..files import atomic_write
 from ..model_contract import (
     INPUT_CLASS_ID,
     INPUT_CONTENT,
@@ -105,7 +106,7 @@ def export_onnx(source: str | os.PathLike, out_path: str | os.PathLike, *, opset
             parity_max_abs_diff=f"{parity:.3e}",
         )
         _finish(model, metadata, f"{config.model_name} {config.model_version}: previz video generator",
-                temporary, out_path, onnx)
+                out_path, onnx)
     except onnx.checker.ValidationError as error:
         raise TrainingError(f"exported model fails onnx.checker: {error}") from None
     finally:
@@ -113,8 +114,8 @@ def export_onnx(source: str | os.PathLike, out_path: str | os.PathLike, *, opset
     return _loaded(out_path, opset, parity)
 
 
-def _finish(model, metadata: dict[str, str], doc: str, temporary: pathlib.Path, out_path: pathlib.Path, onnx) -> None:
-    """Stamp the contract's metadata, check the whole model, save it self-contained, rename it into place."""
+def _finish(model, metadata: dict[str, str], doc: str, out_path: pathlib.Path, onnx) -> None:
+    """Stamp the contract's metadata, check the whole model, save it self-contained and atomically at out_path."""
     del model.metadata_props[:]
     for key, value in metadata.items():
         model.metadata_props.add(key=key, value=value)
@@ -122,8 +123,7 @@ def _finish(model, metadata: dict[str, str], doc: str, temporary: pathlib.Path, 
     model.producer_version = __version__
     model.doc_string = f"{doc} (docs/model-contract.md)"
     onnx.checker.check_model(model, full_check=True)
-    onnx.save_model(model, str(temporary), save_as_external_data=False)
-    os.replace(temporary, out_path)
+    atomic_write(out_path, lambda temporary: onnx.save_model(model, str(temporary), save_as_external_data=False))
 
 
 def _loaded(out_path: pathlib.Path, opset: int, parity: float) -> ExportReport:
@@ -201,7 +201,7 @@ def _export_layered(generator, config, payload, out_path: pathlib.Path, temporar
             parity_max_abs_diff=f"{parity:.3e}",
         )
         _finish(model, metadata, f"{config.model_name} {config.model_version}: layered previz video generator",
-                temporary, out_path, onnx)
+                out_path, onnx)
     except onnx.checker.ValidationError as error:
         raise TrainingError(f"exported model fails onnx.checker: {error}") from None
     finally:

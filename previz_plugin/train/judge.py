@@ -40,6 +40,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import TrainingError, UsageError
+from ..files import atomic_write
 from .scene import CLASSES, FRAME_HEIGHT, FRAME_WIDTH, render_clip
 
 JUDGE_FORMAT = "previz-judge-3"
@@ -310,12 +311,7 @@ def train_judge(out_path: str | os.PathLike, *, config: JudgeConfig | None = Non
                      "threads": torch.get_num_threads(), "seed_base": JUDGE_SEED_BASE, "splits": list(SPLITS)},
     }
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = out_path.with_name(f".{out_path.name}.partial")
-    try:
-        torch.save(payload, temporary)
-        os.replace(temporary, out_path)
-    finally:
-        temporary.unlink(missing_ok=True)
+    atomic_write(out_path, lambda temporary: torch.save(payload, temporary))
     return JudgeReport(out_path, config.steps, seconds, config.train_clips_per_class, config.test_clips_per_class,
                        accuracy, per_class, motion, motion_per_class, loss_value)
 

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from ..errors import TrainingError
+from ..files import atomic_write
 from .config import TrainConfig
 from .networks import Generator
 
@@ -61,14 +62,6 @@ def pick_precision(name: str, device: torch.device) -> str:
     if name == "auto":
         return "bf16" if device.type == "cuda" and torch.cuda.is_bf16_supported() else "fp32"
     return name
-
-
-def _atomic_save(payload: dict[str, Any], path: pathlib.Path) -> None:
-    temporary = path.with_name(f".{path.name}.partial")
-    torch.save(payload, temporary)
-    with open(temporary, "rb") as handle:
-        os.fsync(handle.fileno())
-    os.replace(temporary, path)
 
 
 def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
@@ -140,10 +133,10 @@ def _write_loss_curve(log_path: pathlib.Path, png_path: pathlib.Path) -> None:
     axes[1].set_xlabel("generator step")
     axes[1].legend()
     figure.tight_layout()
-    temporary = png_path.with_name(f".{png_path.name}.partial.png")
-    figure.savefig(temporary, dpi=90)
-    plt.close(figure)
-    os.replace(temporary, png_path)
+    try:
+        atomic_write(png_path, lambda temporary: figure.savefig(temporary, dpi=90), suffix=".partial.png")
+    finally:
+        plt.close(figure)
 
 
 def write_samples(generator: Generator, config: TrainConfig, path: pathlib.Path, frames: int = 16, per_class: int = 3) -> pathlib.Path:
@@ -163,9 +156,8 @@ def write_samples(generator: Generator, config: TrainConfig, path: pathlib.Path,
                     torch.from_numpy(noise)[None].to(device),
                 )
                 clips.setdefault(label, []).append(frames_to_uint8(out[0].cpu().numpy()))
-    temporary = path.with_name(f".{path.name}.partial.png")
-    contact_sheet_image(clips, frames_shown=8, frame_step=2).save(temporary)
-    os.replace(temporary, path)
+    sheet = contact_sheet_image(clips, frames_shown=8, frame_step=2)
+    atomic_write(path, lambda temporary: sheet.save(temporary), suffix=".partial.png")
     return path
 
 
@@ -261,5 +253,6 @@ def drive(run_dir: pathlib.Path, config: TrainConfig, *, step: int, elapsed_befo
 
 def save_checkpoint(path: pathlib.Path, config: TrainConfig, step: int, elapsed_s: float, modules: dict[str, Any]) -> None:
     """Write a checkpoint (config, step, elapsed time and each module's state dict) atomically."""
-    _atomic_save({"format": CHECKPOINT_FORMAT, "config": config.to_dict(), "step": step, "elapsed_s": elapsed_s,
-                  **{name: module.state_dict() for name, module in modules.items()}}, path)
+    payload = {"format": CHECKPOINT_FORMAT, "config": config.to_dict(), "step": step, "elapsed_s": elapsed_s,
+               **{name: module.state_dict() for name, module in modules.items()}}
+    atomic_write(path, lambda temporary: torch.save(payload, temporary))

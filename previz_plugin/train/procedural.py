@@ -19,6 +19,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from ..errors import UsageError
+from ..files import atomic_write
 
 CLASSES: tuple[str, ...] = ("walk", "drive", "play")
 
@@ -449,11 +450,5 @@ def render_contact_sheet(path: str | os.PathLike, size: int = 64, samples_per_cl
     sheet = contact_sheet_image(clips, frames_shown, frame_step)
     target = pathlib.Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    # Write beside the target then rename, so a reader never sees half a PNG.
-    temporary = target.with_name(f".{target.name}.{os.getpid()}.partial")
-    try:
-        sheet.save(temporary, format="PNG")
-        os.replace(temporary, target)
-    finally:
-        temporary.unlink(missing_ok=True)
+    atomic_write(target, lambda temporary: sheet.save(temporary, format="PNG"))  # a reader never sees half a PNG
     return target

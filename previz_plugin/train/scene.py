@@ -19,6 +19,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from ..errors import UsageError
+from ..files import atomic_write
 from ..staging import DIRECTIONS, Staging
 from . import layout as geo
 from . import procedural
@@ -376,9 +377,8 @@ def staging_contact_sheets(folder: str, per_value: int = 3, frames_shown: int = 
 
     def save(name: str, groups: Mapping[str, list[np.ndarray]]) -> None:
         path = target / f"{name}.png"
-        temporary = path.with_name(f".{path.name}.partial.png")
-        contact_sheet_image(groups, frames_shown, frame_step).save(temporary)
-        temporary.replace(path)
+        sheet = contact_sheet_image(groups, frames_shown, frame_step)
+        atomic_write(path, lambda temporary: sheet.save(temporary), suffix=".partial.png")
         written.append(str(path))
 
     save("data-classes", {label: [render_clip(label, s, frames).frames for s in range(per_value)] for label in CLASSES})
