@@ -311,14 +311,14 @@ def frechet(context: EvalContext) -> MetricResult:
 
 
 def _pixel_ratio(context: EvalContext, number: Callable[[np.ndarray], float], kinds: Sequence[str]) -> MetricResult:
-    """number() of each kind's clips (in the model's picture) pooled over classes, per class for generated."""
+    """number() of each kind's clips (in the model's picture) pooled over classes, and per class."""
     result: MetricResult = {}
     for kind in kinds:
         values = [number(context.in_picture(clips)) for label in context.labels
                   if (clips := context.clips(kind, label)) is not None]
         result[kind] = float(np.mean(values)) if len(values) == len(context.labels) else None
-        if kind == "generated":
-            result |= {f"generated_{label}": value for label, value in zip(context.labels, values, strict=True)}
+        if len(values) == len(context.labels):
+            result |= {f"{kind}_{label}": value for label, value in zip(context.labels, values, strict=True)}
     return result
 
 

@@ -306,6 +306,33 @@ class LayeredCritic(nn.Module):
         return video + image + subject
 
 
+class AppearanceEncoder(nn.Module):
+    """Real clips (B, T, 3, H, W) -> the mean and log-variance of their appearance code, each (B, appearance_dim).
+
+    Every frame goes through the same convolutions; their features are averaged over time (a clip has one
+    look), then a linear layer reads the whole feature map, because where scenery stands is part of a look.
+    """
+
+    def __init__(self, config: TrainConfig) -> None:
+        super().__init__()
+        self.convs = _conv_stack(nn.Conv2d, config.encoder_channels, 4, 2, 1)
+        rows, cols = config.frame_height, config.frame_width
+        for _ in config.encoder_channels:
+            rows, cols = rows // 2, cols // 2
+        self.out = nn.Linear(config.encoder_channels[-1] * rows * cols, 2 * config.appearance_dim)
+        with torch.no_grad():  # codes start near 0 with unit variance: the generator's prior
+            self.out.weight.mul_(0.1)
+            assert self.out.bias is not None
+            self.out.bias.zero_()
+
+    def forward(self, clips: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        batch, frames = clips.shape[:2]
+        features = self.convs(clips.flatten(0, 1))
+        features = features.view(batch, frames, *features.shape[1:]).mean(dim=1)
+        mean, log_variance = self.out(features.flatten(1)).chunk(2, dim=1)
+        return mean, torch.clamp(log_variance, -8.0, 4.0)
+
+
 def layout_from_normals(normals: torch.Tensor) -> torch.Tensor:
     """The layout numbers a model derives from the first LAYOUT_DIMS of its content code: Phi(z), in [0, 1)."""
     return torch.clamp(0.5 * (1.0 + torch.erf(normals / math.sqrt(2.0))), 0.0, 1.0 - 1e-6)

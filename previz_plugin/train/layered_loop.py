@@ -19,10 +19,11 @@ import numpy as np
 import torch
 
 from ..errors import TrainingError
+from ..files import atomic_write
 from ..staging import Staging
 from . import layout as geo
 from .config import TrainConfig
-from .layered import LayeredCritic, LayeredGenerator
+from .layered import AppearanceEncoder, LayeredCritic, LayeredGenerator
 from .loop import (
     CHECKPOINT_NAME,
     TrainResult,
@@ -99,6 +100,8 @@ class Run:
     opt_g: torch.optim.Optimizer
     opt_c: torch.optim.Optimizer
     rng: np.random.Generator
+    encoder: AppearanceEncoder | None = None
+    opt_e: torch.optim.Optimizer | None = None
     step: int = 0
     elapsed_before: float = 0.0
     started: float = 0.0
@@ -120,12 +123,18 @@ def setup(config: TrainConfig, run_dir: pathlib.Path, device: str, precision: st
     opt_c = torch.optim.Adam(critic.parameters(), lr=config.lr_critic, betas=config.adam_betas)
     run = Run(config, run_dir, torch_device, mixed, bank, generator, average, critic, opt_g, opt_c,
               np.random.default_rng(config.seed))
+    if config.reconstruction_weight > 0 or (payload is not None and "encoder" in payload):
+        run.encoder = AppearanceEncoder(config).to(torch_device)
+        run.opt_e = torch.optim.Adam(run.encoder.parameters(), lr=config.lr_generator, betas=config.adam_betas)
     if payload is not None:
         generator.load_state_dict(payload["generator"])
         average.load_state_dict(payload.get("generator_ema") or payload["generator"])
         critic.load_state_dict(payload["critic"])
         opt_g.load_state_dict(payload["opt_generator"])
         opt_c.load_state_dict(payload["opt_critic"])
+        if run.encoder is not None and run.opt_e is not None and "encoder" in payload:
+            run.encoder.load_state_dict(payload["encoder"])
+            run.opt_e.load_state_dict(payload["opt_encoder"])
         run.step, run.elapsed_before = int(payload["step"]), float(payload["elapsed_s"])
         run.rng = np.random.default_rng([config.seed, run.step])
         torch.manual_seed(config.seed + run.step)
@@ -174,26 +183,55 @@ def step(run: Run) -> dict[str, float]:
         critic_total.float().backward()
         run.opt_c.step()
     b = draw()
+    extra: dict[str, float] = {}
     with autocast():
         adversarial = -_score(run, _fake(run, b, run.generator), b).float().mean()
-        g_loss = adversarial + config.alpha_binarize * run.generator.alpha_ambiguity.float()
+        ambiguity = run.generator.alpha_ambiguity.float()
+        g_loss = adversarial + config.alpha_binarize * ambiguity
+        if run.encoder is not None and config.reconstruction_weight > 0:
+            reconstruction, edges, divergence = redraw(run.encoder, run.generator, b)
+            g_loss = (g_loss + config.reconstruction_weight * reconstruction
+                      + config.gradient_reconstruction_weight * edges + config.kl_weight * divergence)
+            extra = {"reconstruction": float(reconstruction.detach()), "edge_reconstruction": float(edges.detach()),
+                     "kl": float(divergence.detach())}
     run.opt_g.zero_grad(set_to_none=True)
+    if run.opt_e is not None:
+        run.opt_e.zero_grad(set_to_none=True)
     g_loss.backward()
     run.opt_g.step()
+    if run.opt_e is not None and extra:
+        run.opt_e.step()
     update_average(run.average, run.generator, ema_decay_at(run.step, config.ema_decay))
     run.step += 1
     losses = {"critic_loss": float(critic_total.detach()), "generator_loss": float(adversarial.detach()),
-              "alpha_ambiguity": float(run.generator.alpha_ambiguity.detach()),
-              "wasserstein": float((real_score - fake_score).detach()), "penalty": float(penalty.detach())}
+              "alpha_ambiguity": float(ambiguity.detach()),
+              "wasserstein": float((real_score - fake_score).detach()), "penalty": float(penalty.detach()), **extra}
     if not all(np.isfinite(list(losses.values()))):
         raise TrainingError(f"training diverged at step {run.step}: losses {losses}")
     return losses
 
 
+def redraw(encoder: AppearanceEncoder, generator: LayeredGenerator,
+           b: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The encoder branch: mean L1 between real clips and their redraws, the same between their x and y
+    differences (edges), and the mean KL of the codes to N(0, 1)."""
+    mean, log_variance = encoder(b["clips"])
+    code = mean + torch.randn_like(mean) * torch.exp(0.5 * log_variance)
+    redrawn = generator(b["class_id"], b["controls"], b["layout"], code, b["times"]).float()
+    real = b["clips"]
+    reconstruction = (redrawn - real).abs().mean()
+    edges = 0.5 * ((redrawn.diff(dim=-1) - real.diff(dim=-1)).abs().mean()
+                   + (redrawn.diff(dim=-2) - real.diff(dim=-2)).abs().mean())
+    divergence = 0.5 * (mean.float() ** 2 + log_variance.float().exp() - 1.0 - log_variance.float()).sum(dim=1).mean()
+    return reconstruction, edges, divergence
+
+
 def checkpoint(run: Run, elapsed_s: float) -> None:
-    save_checkpoint(run.run_dir / CHECKPOINT_NAME, run.config, run.step, elapsed_s, {
-        "generator": run.generator, "generator_ema": run.average, "critic": run.critic,
-        "opt_generator": run.opt_g, "opt_critic": run.opt_c})
+    modules: dict[str, Any] = {"generator": run.generator, "generator_ema": run.average, "critic": run.critic,
+                               "opt_generator": run.opt_g, "opt_critic": run.opt_c}
+    if run.encoder is not None and run.opt_e is not None:
+        modules |= {"encoder": run.encoder, "opt_encoder": run.opt_e}
+    save_checkpoint(run.run_dir / CHECKPOINT_NAME, run.config, run.step, elapsed_s, modules)
 
 
 SAMPLE_STAGINGS = (
@@ -228,9 +266,8 @@ def write_samples(generator: LayeredGenerator, path: pathlib.Path, frames: int =
     for index, (label, staging) in enumerate(SAMPLE_STAGINGS):
         key = f"{label} {staging.direction}"
         groups.setdefault(key, []).append(generate_clip(generator, label, staging, index, frames))
-    temporary = path.with_name(f".{path.name}.partial.png")
-    contact_sheet_image(groups, frames_shown=6, frame_step=4).save(temporary)
-    temporary.replace(path)
+    sheet = contact_sheet_image(groups, frames_shown=6, frame_step=4)
+    atomic_write(path, lambda temporary: sheet.save(temporary, format="PNG"), suffix=".partial.png")
     return path
 
 
